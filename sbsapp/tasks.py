@@ -1,0 +1,18 @@
+"""Celery tasks of the SBS app (thin wrappers over plain-Python logic)."""
+from celery import shared_task
+
+from .jobs import JobContext, run_job
+
+
+def ping_work(ctx: JobContext) -> dict:
+    """A trivial job used to check that a worker is alive and reports through the Job row."""
+    steps = int(ctx.config.get("steps", 3))
+    ctx.stage("ping", total=steps)
+    for i in range(steps):
+        ctx.progress(i + 1)
+    return {"pong": True, "steps": steps}
+
+
+@shared_task(name="sbsapp.tasks.ping")
+def ping(job_id: int) -> None:
+    run_job(job_id, ping_work)

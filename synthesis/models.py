@@ -1,0 +1,1 @@
+"""State of synthesis: mined queries, rewrite candidates, curated synthetic pairs, rewriter versions."""

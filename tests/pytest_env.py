@@ -1,0 +1,8 @@
+"""Loaded as a pytest plugin (-p) before Django starts: offline models, a throwaway secret, no TLS redirect."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")

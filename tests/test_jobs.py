@@ -1,0 +1,105 @@
+"""Jobs: progress, failure, cancellation, resumption, and a broker that is down."""
+import pytest
+from django.urls import reverse
+
+from sbsapp import jobs
+from sbsapp.jobs import BrokerUnavailable, JobContext, job_start, run_job
+from sbsapp.models import Job
+from sbsapp.tasks import ping
+
+pytestmark = pytest.mark.django_db
+
+
+def test_eager_job_reports_progress_and_succeeds(admin_user):
+    job = job_start(kind="ping", task=ping, config={"steps": 4}, user=admin_user)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert (job.done, job.total, job.percent) == (4, 4, 100)
+    assert job.result == {"pong": True, "steps": 4}
+    assert "done" in job.log_tail
+
+
+def test_failing_work_records_the_error():
+    job = Job.objects.create(kind="x", task_name="t")
+
+    def boom(ctx: JobContext):
+        raise ValueError("the bundle folder does not exist")
+
+    run_job(job.pk, boom)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "the bundle folder does not exist" in job.error
+
+
+def test_cancel_flag_stops_work_at_next_checkpoint():
+    job = Job.objects.create(kind="x", task_name="t")
+    seen = []
+
+    def work(ctx: JobContext):
+        for i in range(10):
+            if i == 3:
+                Job.objects.filter(pk=ctx.job.pk).update(cancel_requested=True)
+            ctx.progress(i, 10)
+            seen.append(i)
+
+    run_job(job.pk, work)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert seen == [0, 1, 2]
+
+
+def test_finished_job_is_not_run_twice_on_redelivery():
+    job = Job.objects.create(kind="x", task_name="t", status=Job.Status.SUCCEEDED)
+    calls = []
+    run_job(job.pk, lambda ctx: calls.append(1))
+    assert calls == []
+
+
+def test_stale_running_job_is_resent(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = timezone.now() - timedelta(hours=1)
+    job = Job.objects.create(kind="x", task_name="sbsapp.tasks.ping", status=Job.Status.RUNNING, heartbeat_at=old)
+    fresh = Job.objects.create(kind="x", task_name="sbsapp.tasks.ping", status=Job.Status.RUNNING,
+                               heartbeat_at=timezone.now())
+    sent = []
+    monkeypatch.setattr(jobs, "send_job", lambda j: sent.append(j.pk))
+    assert jobs.resume_stale_jobs() == [job.pk]
+    assert sent == [job.pk]
+    fresh.refresh_from_db()
+    assert fresh.status == Job.Status.RUNNING
+
+
+def test_dead_broker_leaves_no_half_created_job(settings, admin_user):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
+    from celery_worker import app
+
+    monkey_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    old = app.conf.broker_url
+    app.conf.broker_url = monkey_url
+    try:
+        with pytest.raises(BrokerUnavailable, match="not reachable"):
+            job_start(kind="ping", task=ping, user=admin_user)
+    finally:
+        app.conf.broker_url = old
+    assert Job.objects.count() == 0
+
+
+def test_progress_partial_polls_while_active_and_stops_when_done(client, analyst):
+    job = Job.objects.create(kind="ping", task_name="t", status=Job.Status.RUNNING, done=3, total=10)
+    client.force_login(analyst)
+    html = client.get(reverse("job_progress", args=[job.pk])).content.decode()
+    assert 'hx-trigger="every 1s"' in html and 'value="30"' in html
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    html = client.get(reverse("job_progress", args=[job.pk])).content.decode()
+    assert "hx-trigger" not in html and 'value="100"' in html
+
+
+def test_annotator_cannot_see_or_cancel_jobs(client, annotator):
+    job = Job.objects.create(kind="ping", task_name="t")
+    client.force_login(annotator)
+    assert client.get(reverse("job_list")).status_code == 302
+    assert client.post(reverse("job_cancel", args=[job.pk])).status_code == 403
