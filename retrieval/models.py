@@ -105,3 +105,42 @@ class Qrel(models.Model):
             models.CheckConstraint(condition=Q(grade__gte=0, grade__lte=3), name="grade_0_to_3"),
         ]
         indexes = [models.Index(fields=["split", "grade"])]
+
+
+class RetrieverVersion(models.Model):
+    """One built retriever: what it was trained on, how, and how well it does. Immutable once built."""
+
+    class Kind(models.TextChoices):
+        BM25 = "bm25"
+        DENSE = "dense"
+        HYBRID = "hybrid"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        TRAINING = "training"
+        INDEXING = "indexing"
+        READY = "ready"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="retriever_versions")
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    base_model = models.CharField(max_length=300, blank=True)
+    # A hybrid fuses a BM25 and a dense version; a treatment records its baseline.
+    components = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="used_by")
+    manifest = models.JSONField(default=dict, blank=True, help_text="Training pairs by source (logs, synthetic, ...)")
+    hyperparams = models.JSONField(default=dict, blank=True)
+    seed = models.IntegerField(default=13)
+    artifact_dir = models.CharField(max_length=500, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
