@@ -42,3 +42,6 @@ def analyst(db):
 @pytest.fixture
 def admin_user(db):
     return make_user("boss", ADMIN, is_staff=True, is_superuser=True)
+
+
+from .browser import chromium, page  # noqa: E402,F401  (browser fixtures for every test module)
