@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make demo`: the whole loop on the embedded defaults (SQLite + kombu filesystem broker, no services needed).
+# Re-running reuses what is already built (imports are idempotent; the pipeline skips finished stages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+export DEBUG=${DEBUG:-true}
+mkdir -p var/log
+
+echo "== migrate"
+$PY manage.py migrate --no-input -v 0
+
+echo "== demo data set"
+$PY manage.py build_demo_bundle --out var/demo_bundle
+$PY manage.py import_bundle var/demo_bundle --format bundle --name demo
+
+echo "== Celery worker (log: var/log/worker.log)"
+if [ -f var/worker.pid ] && kill -0 "$(cat var/worker.pid)" 2>/dev/null; then
+  echo "   already running (pid $(cat var/worker.pid))"
+else
+  nohup .venv/bin/celery -A celery_worker worker -Q default,ml --concurrency 2 --loglevel INFO \
+    >var/log/worker.log 2>&1 &
+  echo $! > var/worker.pid
+  echo "   started (pid $(cat var/worker.pid))"
+fi
+stop_worker() { [ -f var/worker.pid ] && kill "$(cat var/worker.pid)" 2>/dev/null; rm -f var/worker.pid; }
+trap stop_worker EXIT INT TERM
+
+echo "== pipeline (each stage is a Celery job; also visible at http://$HOST:$PORT/jobs/)"
+$PY manage.py demo_pipeline
+
+echo
+echo "== logins"
+$PY manage.py demo_users
+echo
+echo "   Open http://$HOST:$PORT/  (Ctrl-C stops the web server and the worker)"
+echo
+$PY manage.py runserver "$HOST:$PORT" --noreload
