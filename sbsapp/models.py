@@ -58,3 +58,207 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SBS evaluation: campaigns, frozen items, reservations and judgments.
+# --------------------------------------------------------------------------------------------------------------
+
+
+def new_item_token() -> str:
+    """An opaque, unguessable reference for an item: it says nothing about order, query or system."""
+    import secrets
+
+    return secrets.token_urlsafe(16)
+
+
+def new_shuffle_key() -> int:
+    import secrets
+
+    return secrets.randbelow(2**31)
+
+
+class Campaign(models.Model):
+    """A blind side-by-side comparison of system A (baseline) and system B (treatment) on a query sample."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        GENERATING = "generating"
+        ACTIVE = "active"
+        CLOSED = "closed"
+
+    class IdenticalLists(models.TextChoices):
+        HIDE = "hide", "Mark and do not show"
+        CONTROL = "control", "Show as A-vs-A controls"
+
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True, help_text="Markdown, shown to annotators (rendered safely).")
+    system_a = models.ForeignKey(
+        "retrieval.RetrieverVersion", on_delete=models.PROTECT, related_name="campaigns_as_a",
+        help_text="Baseline (control).",
+    )
+    system_b = models.ForeignKey(
+        "retrieval.RetrieverVersion", on_delete=models.PROTECT, related_name="campaigns_as_b",
+        help_text="Treatment: G/S/B are counted from its point of view.",
+    )
+    segments = models.JSONField(default=list, blank=True, help_text="Query segments to sample (empty: all).")
+    query_types = models.JSONField(default=list, blank=True, help_text="Query types to sample (empty: all).")
+    sample_size = models.PositiveIntegerField(default=100)
+    seed = models.IntegerField(default=13)
+    k = models.PositiveSmallIntegerField("results per side", default=10)
+    judgments_per_item = models.PositiveSmallIntegerField(default=3)
+    control_share = models.FloatField(
+        default=0.1, help_text="Share of sampled queries turned into A-vs-A control items (0 to 0.5)."
+    )
+    identical_lists = models.CharField(max_length=8, choices=IdenticalLists.choices, default=IdenticalLists.CONTROL)
+    reservation_minutes = models.PositiveSmallIntegerField(
+        default=10, help_text="How long an item served to an annotator stays reserved for them."
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    generation_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="sbs_campaigns")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(system_a=models.F("system_b")), name="sbs_two_distinct_systems"),
+            models.CheckConstraint(condition=models.Q(k__gte=1, k__lte=100), name="sbs_k_1_to_100"),
+            models.CheckConstraint(condition=models.Q(judgments_per_item__gte=1), name="sbs_at_least_one_judgment"),
+            models.CheckConstraint(condition=models.Q(control_share__gte=0, control_share__lte=0.5),
+                                   name="sbs_control_share_0_to_half"),
+            models.CheckConstraint(condition=models.Q(sample_size__gte=1), name="sbs_sample_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Item(models.Model):
+    """One query of a campaign with both result lists frozen at generation time.
+
+    `b_on_left` is the blinding: it is decided at random per item, kept on the server, and never rendered to an
+    annotator. Annotators reach an item only through its random `token`.
+    """
+
+    class Kind(models.TextChoices):
+        REGULAR = "regular"
+        GOLD = "gold", "Gold (expected preference set by an analyst)"
+        AA = "aa", "A-vs-A (same list on both sides)"
+
+    CONTROL_KINDS = (Kind.GOLD, Kind.AA)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    token = models.CharField(max_length=32, unique=True, default=new_item_token, editable=False)
+    query = models.ForeignKey("retrieval.Query", on_delete=models.PROTECT, related_name="sbs_items")
+    query_text = models.CharField(max_length=500)
+    segment = models.CharField(max_length=8, blank=True)
+    query_type = models.CharField(max_length=16, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.REGULAR)
+    b_on_left = models.BooleanField(help_text="Blinding: system B's list is shown on the left. Server-side only.")
+    # Product snapshots, in rank order: [{"product": pk, "product_id", "title", "brand", "category", "price",
+    # "description", "score"}]. For an A-vs-A item both hold the same list (that of `aa_source`).
+    results_a = models.JSONField(default=list)
+    results_b = models.JSONField(default=list)
+    aa_source = models.CharField(max_length=1, blank=True, help_text="A-vs-A: whose list is on both sides (a/b).")
+    identical = models.BooleanField(default=False, help_text="The two systems returned the same list.")
+    is_active = models.BooleanField(default=True, help_text="Served to annotators.")
+    expected_preference = models.SmallIntegerField(
+        null=True, blank=True, help_text="Gold / A-vs-A: the expected preference toward B (-2..+2)."
+    )
+    judgments_count = models.PositiveIntegerField(default=0, help_text="Non-skipped judgments (denormalised).")
+    shuffle_key = models.PositiveIntegerField(default=new_shuffle_key, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "shuffle_key"]
+        indexes = [models.Index(fields=["campaign", "is_active", "judgments_count", "shuffle_key"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expected_preference__isnull=True)
+                | models.Q(expected_preference__gte=-2, expected_preference__lte=2),
+                name="sbs_expected_preference_range",
+            ),
+            models.UniqueConstraint(fields=["campaign", "query"], name="sbs_one_item_per_query"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.query_text}"
+
+    @property
+    def is_control(self) -> bool:
+        return self.kind in self.CONTROL_KINDS
+
+    def lists_left_right(self) -> tuple[list, list]:
+        return (self.results_b, self.results_a) if self.b_on_left else (self.results_a, self.results_b)
+
+
+class Reservation(models.Model):
+    """An item served to an annotator and held for them until `expires_at`; it counts toward the item's load."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reservations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sbs_reservations")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="reservations")
+    served_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="sbs_one_reservation_per_annotator")]
+        indexes = [models.Index(fields=["item", "expires_at"]), models.Index(fields=["annotator", "campaign"])]
+
+
+class Judgment(models.Model):
+    """One annotator's verdict on one item (or their skip of it).
+
+    `choice` is what they clicked, in screen terms; `preference` is that choice turned toward system B
+    (+2 = B much better, -2 = A much better), which is what every metric uses.
+    """
+
+    class Choice(models.IntegerChoices):
+        LEFT_MUCH_BETTER = -2, "Left much better"
+        LEFT_BETTER = -1, "Left better"
+        SAME = 0, "About the same"
+        RIGHT_BETTER = 1, "Right better"
+        RIGHT_MUCH_BETTER = 2, "Right much better"
+
+    class Reason(models.TextChoices):
+        RELEVANCE = "relevance"
+        INTENT = "intent", "Knowledge / intent match"
+        DIVERSITY = "diversity"
+        MISSING = "missing", "Missing key product"
+        OTHER = "other"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sbs_judgments")
+    skipped = models.BooleanField(default=False)
+    choice = models.SmallIntegerField(choices=Choice.choices, null=True, blank=True)
+    preference = models.SmallIntegerField(null=True, blank=True, help_text="Toward system B, -2..+2.")
+    b_on_left = models.BooleanField(help_text="Copy of the item's side assignment when judged (for exports).")
+    # {"<product pk>": grade 0..3}: optional per-product relevance marks.
+    marks = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    time_on_item_ms = models.PositiveIntegerField(null=True, blank=True)
+    submit_key = models.CharField(max_length=64, help_text="Idempotency key of the form that created it.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["campaign", "annotator", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="sbs_one_judgment_per_annotator"),
+            models.UniqueConstraint(fields=["annotator", "submit_key"], name="sbs_idempotent_submit"),
+            models.CheckConstraint(
+                condition=models.Q(skipped=True, choice__isnull=True, preference__isnull=True)
+                | models.Q(skipped=False, choice__gte=-2, choice__lte=2, preference__gte=-2, preference__lte=2),
+                name="sbs_choice_present_unless_skipped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.item_id}: {'skip' if self.skipped else self.preference}"
