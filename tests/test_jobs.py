@@ -72,19 +72,17 @@ def test_stale_running_job_is_resent(monkeypatch):
     assert fresh.status == Job.Status.RUNNING
 
 
-def test_dead_broker_leaves_no_half_created_job(settings, admin_user):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
+def test_dead_broker_leaves_no_half_created_job(settings, admin_user, monkeypatch):
+    from kombu import Connection
+
     from celery_worker import app
 
-    monkey_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    old = app.conf.broker_url
-    app.conf.broker_url = monkey_url
-    try:
-        with pytest.raises(BrokerUnavailable, match="not reachable"):
-            job_start(kind="ping", task=ping, user=admin_user)
-    finally:
-        app.conf.broker_url = old
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
+    # Nothing listens on port 1: the same failure as a Redis server that is down.
+    monkeypatch.setattr(app, "connection_for_write", lambda: Connection("redis://127.0.0.1:1/0", connect_timeout=0.5))
+    with pytest.raises(BrokerUnavailable, match="not reachable"):
+        job_start(kind="ping", task=ping, user=admin_user)
     assert Job.objects.count() == 0
 
 
