@@ -152,16 +152,19 @@ CELERY_TASK_ROUTES = {"*.ml_*": {"queue": "ml"}}
 
 # --- REST framework ---
 REST_FRAMEWORK = {
+    # Token first so that a missing/invalid token is a 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # These read the rates per request (DRF's own classes freeze them at import).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "sbsapp.api.throttles.AnonymousThrottle",
+        "sbsapp.api.throttles.UserThrottle",
     ],
+    "EXCEPTION_HANDLER": "sbsapp.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="6000/min"),

@@ -20,3 +20,7 @@ urlpatterns = [
     path("sbs/", include("sbsapp.sbs_urls")),
     path("api/", include("sbsapp.api_urls")),
 ]
+
+# JSON (not HTML) 404/500 for /api/ paths; other paths keep Django's pages.
+handler404 = "sbsapp.api.errors.page_not_found"
+handler500 = "sbsapp.api.errors.server_error"
