@@ -1,0 +1,1 @@
+"""Readers: one module per source format, each returning a `rows.Source` whose rows use bundle field names."""
