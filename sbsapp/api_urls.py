@@ -9,6 +9,9 @@ from .api import views
 router = SimpleRouter(use_regex_path=False)
 router.register("jobs", views.JobViewSet, basename="api-job")
 router.register("retrievers", views.RetrieverVersionViewSet, basename="api-retriever")
+router.register("campaigns", views.CampaignViewSet, basename="api-campaign")
+router.register("items", views.ItemViewSet, basename="api-item")
+router.register("judgments", views.JudgmentViewSet, basename="api-judgment")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),
@@ -16,5 +19,7 @@ urlpatterns = [
          name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated]),
          name="api-redoc"),
+    # Before the router, so that "export" is not read as a judgment id.
+    path("judgments/export", views.JudgmentExportView.as_view(), name="api-judgment-export"),
     path("", include(router.urls)),
 ]

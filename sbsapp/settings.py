@@ -178,6 +178,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"/"kind" choice set; give each enum a stable name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "sbsapp.models.Job.Status",
+        "CampaignStatusEnum": "sbsapp.models.Campaign.Status",
+        "ItemKindEnum": "sbsapp.models.Item.Kind",
+        "RetrieverStatusEnum": "retrieval.models.RetrieverVersion.Status",
+        "RetrieverKindEnum": "retrieval.models.RetrieverVersion.Kind",
+    },
 }
 
 LOGGING = {
