@@ -21,5 +21,6 @@ urlpatterns = [
          name="api-redoc"),
     # Before the router, so that "export" is not read as a judgment id.
     path("judgments/export", views.JudgmentExportView.as_view(), name="api-judgment-export"),
+    path("search/", views.SearchView.as_view(), name="api-search"),
     path("", include(router.urls)),
 ]

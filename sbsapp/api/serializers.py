@@ -34,7 +34,7 @@ class RetrieverVersionSerializer(serializers.ModelSerializer):
         model = RetrieverVersion
         fields = [
             "id", "name", "dataset", "kind", "status", "base_model", "components", "manifest", "hyperparams",
-            "seed", "metrics", "error", "created_by", "created_at", "built_at",
+            "seed", "metrics", "error", "build_job", "eval_job", "created_by", "created_at", "built_at",
         ]
         read_only_fields = fields
 
@@ -152,3 +152,45 @@ class OwnJudgmentSerializer(serializers.ModelSerializer):
         fields = ["id", "campaign", "query", "skipped", "choice", "reasons", "comment", "time_on_item_ms",
                   "created_at"]
         read_only_fields = fields
+
+
+# ------------------------------------------------------------------------------------------------ search
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=100, help_text="Retriever version name (or id).")
+    q = serializers.CharField(max_length=500, trim_whitespace=True, help_text="Query text.")
+    k = serializers.IntegerField(min_value=1, max_value=100, default=10, help_text="How many products (1-100).")
+
+    def validate_version(self, value: str) -> RetrieverVersion:
+        versions = RetrieverVersion.objects.select_related("dataset")
+        found = versions.filter(name=value).first()
+        if found is None and value.isdigit() and len(value) < 19:
+            found = versions.filter(pk=int(value)).first()
+        if found is None:
+            raise serializers.ValidationError(f"No retriever version named {value!r}.")
+        return found
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields) - {"format"})
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown query parameter. Allowed: k, q, version"]
+                                               for name in unknown})
+        return attrs
+
+
+class SearchHitSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    score = serializers.FloatField()
+    product_id = serializers.CharField(help_text="Catalogue product id.")
+    title = serializers.CharField()
+    brand = serializers.CharField()
+    category = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    query = serializers.CharField()
+    k = serializers.IntegerField()
+    hits = SearchHitSerializer(many=True)

@@ -36,6 +36,8 @@ from .serializers import (
     JudgmentSerializer,
     OwnJudgmentSerializer,
     RetrieverVersionSerializer,
+    SearchQuerySerializer,
+    SearchResultSerializer,
 )
 from .throttles import ThrottleRefusedRequestsMixin
 
@@ -478,3 +480,53 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
         response["Content-Disposition"] = f'attachment; filename="judgments-{scope}.{file_format}"'
         response["Cache-Control"] = "no-store"
         return response
+
+
+# ------------------------------------------------------------------------------------------------ search
+
+
+class SearchView(ThrottleRefusedRequestsMixin, APIView):
+    permission_classes = [IsAnalyst]
+
+    @extend_schema(
+        summary="Search the catalogue with a retriever version",
+        description="The top-k products for a query from a built (ready) version: BM25, dense or hybrid. "
+                    "Analysts and admins. A version that is not ready, or whose index files are missing, "
+                    "answers 409 with what to do.",
+        parameters=[SearchQuerySerializer],
+        responses={200: SearchResultSerializer, **error_responses(400, 401, 403, 409)},
+        examples=[OpenApiExample("Two hits", response_only=True, value={
+            "version": "dense-synth-v2", "query": "pan for induction hob without teflon", "k": 2,
+            "hits": [
+                {"rank": 1, "score": 0.81, "product_id": "B0456", "title": "Cast iron skillet", "brand": "Forge",
+                 "category": "Home > Kitchen > Pans", "price": "39.00"},
+                {"rank": 2, "score": 0.77, "product_id": "B0123", "title": "Steel frying pan 28 cm",
+                 "brand": "Acme", "category": "Home > Kitchen > Pans", "price": "24.90"},
+            ],
+        })],
+        tags=["retrievers"],
+    )
+    def get(self, request):
+        params = SearchQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        version, text, k = (params.validated_data[key] for key in ("version", "q", "k"))
+        result = {"version": version.name, "query": text, "k": k, "hits": search_hits(version=version, text=text, k=k)}
+        return Response(SearchResultSerializer(result).data)
+
+
+def search_hits(*, version, text: str, k: int) -> list[dict]:
+    from retrieval import search
+    from retrieval.models import Product
+
+    try:
+        hits = search.retrieve(version, text, k)
+    except search.IndexUnavailable as exc:  # includes "not ready"
+        raise Conflict(str(exc)) from exc
+    products = Product.objects.in_bulk([hit.product_id for hit in hits])
+    return [
+        {"rank": rank, "score": float(hit.score), "product_id": product.product_id, "title": product.title,
+         "brand": product.brand, "category": product.category, "price": product.price}
+        for rank, (hit, product) in enumerate(
+            ((hit, products[hit.product_id]) for hit in hits if hit.product_id in products), start=1
+        )
+    ]
