@@ -16,3 +16,14 @@ def ping_work(ctx: JobContext) -> dict:
 @shared_task(name="sbsapp.tasks.ping")
 def ping(job_id: int) -> None:
     run_job(job_id, ping_work)
+
+
+@shared_task(name="sbsapp.tasks.ml_generate_campaign")
+def ml_generate_campaign(job_id: int) -> None:
+    """Freeze both result lists of an SBS campaign (resumable: queries already frozen are skipped).
+
+    On the `ml` queue because retrieving with a dense version loads its encoder and index.
+    """
+    from .campaigns import generate_campaign_work
+
+    run_job(job_id, generate_campaign_work)

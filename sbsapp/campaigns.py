@@ -1,0 +1,284 @@
+"""Campaign services: create a campaign, sample its queries, freeze both result lists, open, close, set gold.
+
+Generation runs as a Job (`generate_campaign_work`): it is idempotent and resumable, because items are keyed by
+(campaign, query) and a re-run only retrieves the queries that have no item yet.
+"""
+from __future__ import annotations
+
+import random
+import secrets
+from collections import defaultdict
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from retrieval.models import Product, Query, RetrieverVersion
+
+from .jobs import JobContext, job_start
+from .models import Campaign, Item, Job
+
+GENERATION_CHUNK = 25
+DESCRIPTION_CHARS = 2000
+
+
+class CampaignError(ValueError):
+    """A campaign operation that cannot be done; the message is shown to the user as is."""
+
+
+def campaign_create(
+    *,
+    name: str,
+    system_a: RetrieverVersion,
+    system_b: RetrieverVersion,
+    instructions: str = "",
+    segments: Iterable[str] = (),
+    query_types: Iterable[str] = (),
+    sample_size: int = 100,
+    seed: int = 13,
+    k: int = 10,
+    judgments_per_item: int = 3,
+    control_share: float = 0.1,
+    identical_lists: str = Campaign.IdenticalLists.CONTROL,
+    reservation_minutes: int = 10,
+    user=None,
+) -> Campaign:
+    """Create a draft campaign; nothing is retrieved until `campaign_start_generation`."""
+    if system_a.pk == system_b.pk:
+        raise CampaignError("System A and system B must be two different retriever versions.")
+    if system_a.dataset_id != system_b.dataset_id:
+        raise CampaignError(
+            f"Both systems must be built on the same data set ({system_a} is on {system_a.dataset}, "
+            f"{system_b} on {system_b.dataset})."
+        )
+    campaign = Campaign(
+        name=name,
+        instructions=instructions,
+        system_a=system_a,
+        system_b=system_b,
+        segments=sorted(set(segments)),
+        query_types=sorted(set(query_types)),
+        sample_size=sample_size,
+        seed=seed,
+        k=k,
+        judgments_per_item=judgments_per_item,
+        control_share=control_share,
+        identical_lists=identical_lists,
+        reservation_minutes=reservation_minutes,
+        created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+    )
+    try:
+        campaign.full_clean()
+    except ValidationError as exc:
+        raise CampaignError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
+    unknown_segments = set(campaign.segments) - set(Query.Segment.values)
+    unknown_types = set(campaign.query_types) - set(Query.QueryType.values)
+    if unknown_segments or unknown_types:
+        raise CampaignError(f"Unknown segments/types: {sorted(unknown_segments | unknown_types)}")
+    campaign.save()
+    return campaign
+
+
+def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
+    """Start (or resume) freezing the result lists as a background job; the campaign becomes `generating`."""
+    from .tasks import ml_generate_campaign
+
+    for system in (campaign.system_a, campaign.system_b):
+        if system.status != RetrieverVersion.Status.READY:
+            raise CampaignError(f"Retriever version {system} is {system.status}, not ready; build it first.")
+    if campaign.generation_job_id and campaign.generation_job.is_active:
+        raise CampaignError("Generation is already running for this campaign.")
+    claimed = Campaign.objects.filter(
+        pk=campaign.pk, status__in=[Campaign.Status.DRAFT, Campaign.Status.GENERATING]
+    ).update(status=Campaign.Status.GENERATING)
+    if not claimed:
+        raise CampaignError(f"A {campaign.get_status_display().lower()} campaign cannot be generated again.")
+    try:
+        job = job_start(kind="sbs_generate", task=ml_generate_campaign, config={"campaign_id": campaign.pk}, user=user)
+    except Exception:  # BrokerUnavailable: leave the campaign as it was
+        Campaign.objects.filter(pk=campaign.pk).update(status=campaign.status)
+        raise
+    Campaign.objects.filter(pk=campaign.pk).update(generation_job=job)
+    campaign.refresh_from_db()
+    return job
+
+
+def generate_campaign_work(ctx: JobContext) -> dict:
+    campaign = Campaign.objects.select_related("system_a", "system_b").get(pk=ctx.config["campaign_id"])
+    return campaign_generate_items(campaign=campaign, on_progress=ctx.progress, log=ctx.log, stage=ctx.stage)
+
+
+def campaign_generate_items(
+    *,
+    campaign: Campaign,
+    on_progress: Callable[..., None] | None = None,
+    log: Callable[[str], None] | None = None,
+    stage: Callable[[str, int], None] | None = None,
+) -> dict:
+    """Sample the queries and freeze both top-K lists for each one that has no item yet, then open the campaign."""
+    from retrieval import search  # the retrieval engine loads models lazily
+
+    query_ids = sample_query_ids(
+        dataset_id=campaign.system_a.dataset_id,
+        segments=campaign.segments,
+        query_types=campaign.query_types,
+        size=campaign.sample_size,
+        seed=campaign.seed,
+    )
+    controls = control_query_ids(query_ids=query_ids, share=campaign.control_share, seed=campaign.seed)
+    done = set(Item.objects.filter(campaign=campaign).values_list("query_id", flat=True))
+    todo = [pk for pk in query_ids if pk not in done]
+    if stage:
+        stage("freezing result lists", len(query_ids))
+    if log:
+        log(f"{len(query_ids)} queries sampled, {len(controls)} A-vs-A controls, {len(done)} already frozen")
+    created = 0
+    for start in range(0, len(todo), GENERATION_CHUNK):
+        chunk = list(Query.objects.filter(pk__in=todo[start:start + GENERATION_CHUNK]).order_by("pk"))
+        hits = {
+            query.pk: (
+                search.retrieve(campaign.system_a, query.text, campaign.k),
+                search.retrieve(campaign.system_b, query.text, campaign.k),
+            )
+            for query in chunk
+        }
+        products = Product.objects.in_bulk(
+            {hit.product_id for pair in hits.values() for hits_of_system in pair for hit in hits_of_system}
+        )
+        items = [
+            build_item(campaign=campaign, query=query, hits_a=hits[query.pk][0], hits_b=hits[query.pk][1],
+                       products=products, as_control=query.pk in controls)
+            for query in chunk
+        ]
+        # ignore_conflicts: a resumed run racing an older worker never duplicates an item.
+        Item.objects.bulk_create(items, ignore_conflicts=True)
+        created += len(items)
+        if on_progress:
+            on_progress(len(done) + min(start + GENERATION_CHUNK, len(todo)), len(query_ids), items=created)
+    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.GENERATING).update(status=Campaign.Status.ACTIVE)
+    totals = campaign_item_counts(campaign=campaign)
+    if log:
+        log(f"campaign open: {totals}")
+    return totals
+
+
+def campaign_item_counts(*, campaign: Campaign) -> dict:
+    items = Item.objects.filter(campaign=campaign)
+    return {
+        "items": items.count(),
+        "regular": items.filter(kind=Item.Kind.REGULAR, is_active=True).count(),
+        "aa_controls": items.filter(kind=Item.Kind.AA).count(),
+        "gold": items.filter(kind=Item.Kind.GOLD).count(),
+        "identical_hidden": items.filter(identical=True, is_active=False).count(),
+    }
+
+
+def sample_query_ids(*, dataset_id: int, segments: list[str], query_types: list[str], size: int, seed: int) -> list[int]:
+    """A stratified random sample: each (segment, query type) stratum gets its proportional share of `size`.
+
+    Shares are rounded by largest remainder, so the sample has exactly `size` queries (or all of them when
+    fewer match). The result is deterministic for a seed and the same set of queries.
+    """
+    queries = Query.objects.filter(dataset_id=dataset_id)
+    if segments:
+        queries = queries.filter(segment__in=segments)
+    if query_types:
+        queries = queries.filter(query_type__in=query_types)
+    strata: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for pk, segment, query_type in queries.order_by("pk").values_list("pk", "segment", "query_type"):
+        strata[(segment, query_type)].append(pk)
+    population = sum(len(members) for members in strata.values())
+    if population == 0:
+        raise CampaignError("No query of the data set matches the campaign's segment and type filters.")
+    size = min(size, population)
+    quotas = {key: size * len(members) / population for key, members in strata.items()}
+    allocation = {key: int(quota) for key, quota in quotas.items()}
+    by_remainder = sorted(quotas, key=lambda key: (-(quotas[key] - allocation[key]), key))
+    for key in by_remainder[: size - sum(allocation.values())]:
+        allocation[key] += 1
+    rng = random.Random(seed)
+    sample = [pk for key in sorted(strata) for pk in rng.sample(strata[key], allocation[key])]
+    rng.shuffle(sample)
+    return sample
+
+
+def control_query_ids(*, query_ids: list[int], share: float, seed: int) -> set[int]:
+    """Which sampled queries become A-vs-A controls (deterministic, so a resumed run picks the same ones)."""
+    count = round(len(query_ids) * share)
+    return set(random.Random(f"controls-{seed}").sample(sorted(query_ids), count)) if count else set()
+
+
+def build_item(*, campaign: Campaign, query: Query, hits_a: list, hits_b: list, products: dict[int, Product],
+               as_control: bool) -> Item:
+    """One unsaved item: both lists snapshotted, the side chosen at random (never from the seed)."""
+    results_a = [product_snapshot(products[hit.product_id], hit.score) for hit in hits_a if hit.product_id in products]
+    results_b = [product_snapshot(products[hit.product_id], hit.score) for hit in hits_b if hit.product_id in products]
+    identical = [p["product"] for p in results_a] == [p["product"] for p in results_b]
+    item = Item(
+        campaign=campaign,
+        query=query,
+        query_text=query.text,
+        segment=query.segment,
+        query_type=query.query_type,
+        b_on_left=secrets.randbelow(2) == 1,
+        results_a=results_a,
+        results_b=results_b,
+        identical=identical,
+    )
+    if as_control or (identical and campaign.identical_lists == Campaign.IdenticalLists.CONTROL):
+        source = "a" if identical else random.Random(f"aa-{campaign.seed}-{query.pk}").choice("ab")
+        shown = results_a if source == "a" else results_b
+        item.kind, item.aa_source, item.expected_preference = Item.Kind.AA, source, 0
+        item.results_a, item.results_b = shown, list(shown)
+    elif identical:
+        item.is_active = False  # nothing to compare; kept so that the analyst sees it was sampled
+    return item
+
+
+def product_snapshot(product: Product, score: float | None) -> dict:
+    """What a product card shows, frozen at generation time so later catalogue edits do not alter the campaign."""
+    price = product.price
+    return {
+        "product": product.pk,
+        "product_id": product.product_id,
+        "title": product.title,
+        "brand": product.brand,
+        "category": product.category,
+        "price": str(price.quantize(Decimal("0.01"))) if price is not None else None,
+        "description": product.description[:DESCRIPTION_CHARS],
+        "score": float(score) if score is not None else None,
+    }
+
+
+def campaign_close(*, campaign: Campaign) -> Campaign:
+    if campaign.status != Campaign.Status.ACTIVE:
+        raise CampaignError("Only an active campaign can be closed.")
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.CLOSED, closed_at=timezone.now())
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_reopen(*, campaign: Campaign) -> Campaign:
+    if campaign.status != Campaign.Status.CLOSED:
+        raise CampaignError("Only a closed campaign can be reopened.")
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE, closed_at=None)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@transaction.atomic
+def item_set_gold(*, item: Item, expected_preference: int | None) -> Item:
+    """Make an item a gold control with the expected preference toward B, or (None) a regular item again."""
+    item = Item.objects.select_for_update().get(pk=item.pk)
+    if item.kind == Item.Kind.AA:
+        raise CampaignError("An A-vs-A control already has its expected answer (about the same).")
+    if expected_preference is None:
+        item.kind, item.expected_preference = Item.Kind.REGULAR, None
+    else:
+        if expected_preference not in range(-2, 3):
+            raise CampaignError("The expected preference must be between -2 (A much better) and +2 (B much better).")
+        item.kind, item.expected_preference = Item.Kind.GOLD, expected_preference
+    item.save(update_fields=["kind", "expected_preference"])
+    return item

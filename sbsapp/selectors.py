@@ -1,0 +1,141 @@
+"""Read-only queries of the SBS app: campaign lists per role, progress, ratings for metrics, per-query rows."""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Least
+
+from .metrics import Rating, gsb_counts, sign
+from .models import Campaign, Item, Judgment
+from .roles import is_analyst
+
+
+def campaigns_for_user(*, user) -> QuerySet[Campaign]:
+    """Analysts see every campaign; annotators only those open for judging."""
+    campaigns = Campaign.objects.select_related("system_a", "system_b", "generation_job")
+    if is_analyst(user):
+        return campaigns
+    return campaigns.filter(status=Campaign.Status.ACTIVE)
+
+
+def judgments_for_campaign(*, campaign: Campaign, annotator=None, since: datetime | None = None,
+                           include_skipped: bool = False) -> QuerySet[Judgment]:
+    judgments = Judgment.objects.filter(campaign=campaign).select_related("item", "annotator")
+    if annotator is not None:
+        judgments = judgments.filter(annotator=annotator)
+    if since is not None:
+        judgments = judgments.filter(created_at__gte=since)
+    if not include_skipped:
+        judgments = judgments.filter(skipped=False)
+    return judgments
+
+
+def campaign_ratings(*, campaign: Campaign) -> list[Rating]:
+    """Non-skipped judgments of active items as metric records."""
+    rows = (
+        Judgment.objects.filter(campaign=campaign, skipped=False, item__is_active=True)
+        .values_list("item_id", "annotator_id", "preference", "choice", "item__kind", "item__segment",
+                     "item__query_type", "item__expected_preference", "time_on_item_ms")
+        .order_by("pk")
+    )
+    return [
+        Rating(item=item, annotator=annotator, preference=preference, choice=choice, kind=kind, segment=segment,
+               query_type=query_type, expected=expected, time_ms=time_ms)
+        for item, annotator, preference, choice, kind, segment, query_type, expected, time_ms in rows
+    ]
+
+
+def campaign_skips(*, campaign: Campaign) -> dict[int, int]:
+    return dict(
+        Judgment.objects.filter(campaign=campaign, skipped=True)
+        .values_list("annotator_id").annotate(n=Count("pk")).values_list("annotator_id", "n")
+    )
+
+
+def campaign_progress(*, campaign: Campaign) -> dict:
+    """How far the campaign is: judgments done out of those needed over active items."""
+    items = Item.objects.filter(campaign=campaign, is_active=True)
+    totals = items.aggregate(
+        items=Count("pk"),
+        done=Sum(Least("judgments_count", campaign.judgments_per_item)),
+        complete=Count("pk", filter=Q(judgments_count__gte=campaign.judgments_per_item)),
+        controls=Count("pk", filter=Q(kind__in=Item.CONTROL_KINDS)),
+    )
+    needed = (totals["items"] or 0) * campaign.judgments_per_item
+    done = totals["done"] or 0
+    return {
+        "items": totals["items"] or 0,
+        "control_items": totals["controls"] or 0,
+        "hidden_identical": Item.objects.filter(campaign=campaign, identical=True, is_active=False).count(),
+        "items_complete": totals["complete"] or 0,
+        "judgments_done": done,
+        "judgments_needed": needed,
+        "skips": Judgment.objects.filter(campaign=campaign, skipped=True).count(),
+        "annotators": Judgment.objects.filter(campaign=campaign).values("annotator").distinct().count(),
+        "fraction": done / needed if needed else 0.0,
+        "percent": round(100 * done / needed) if needed else 0,
+    }
+
+
+def annotator_progress(*, campaign: Campaign, annotator) -> dict:
+    """What one annotator sees: how many they judged here and how many items are still open to them."""
+    mine = Judgment.objects.filter(campaign=campaign, annotator=annotator)
+    judged = mine.filter(skipped=False).count()
+    skipped = mine.filter(skipped=True).count()
+    open_items = (
+        Item.objects.filter(campaign=campaign, is_active=True, judgments_count__lt=campaign.judgments_per_item)
+        .exclude(judgments__annotator=annotator)
+        .count()
+    )
+    total = judged + skipped + open_items
+    return {"judged": judged, "skipped": skipped, "open": open_items, "total": total,
+            "percent": round(100 * (judged + skipped) / total) if total else 100}
+
+
+def item_rows(*, campaign: Campaign) -> list[dict]:
+    """The per-query table of the dashboard: one row per item with its G/S/B and comments."""
+    items = Item.objects.filter(campaign=campaign).order_by("query_text", "pk").only(
+        "token", "query_text", "segment", "query_type", "kind", "identical", "is_active", "judgments_count",
+        "expected_preference",
+    )
+    prefs: dict[int, list[int]] = defaultdict(list)
+    comments: dict[int, int] = defaultdict(int)
+    for item_id, preference, comment in Judgment.objects.filter(campaign=campaign, skipped=False).values_list(
+        "item_id", "preference", "comment"
+    ):
+        prefs[item_id].append(preference)
+        comments[item_id] += bool(comment)
+    rows = []
+    for item in items:
+        mine = prefs.get(item.pk, [])
+        good, same, bad = gsb_counts(mine)
+        mean = statistics.fmean(mine) if mine else None
+        rows.append({
+            "item": item,
+            "judgments": len(mine),
+            "good": good,
+            "same": same,
+            "bad": bad,
+            "mean_preference": mean,
+            "verdict": {1: "B better", 0: "same", -1: "A better"}[sign(mean)] if mean is not None else "",
+            "comments": comments.get(item.pk, 0),
+        })
+    return rows
+
+
+def item_judgments(*, item: Item) -> QuerySet[Judgment]:
+    return item.judgments.select_related("annotator").order_by("created_at")
+
+
+def annotator_history(*, annotator) -> QuerySet[Judgment]:
+    """An annotator's own judgments, newest first. Rendered in screen terms only (never the preference)."""
+    return (
+        Judgment.objects.filter(annotator=annotator)
+        .select_related("item", "campaign")
+        .only("created_at", "skipped", "choice", "reasons", "comment", "time_on_item_ms",
+              "item__query_text", "item__query_type", "campaign__name")
+        .order_by("-created_at", "-pk")
+    )
