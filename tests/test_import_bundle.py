@@ -297,3 +297,27 @@ def test_rejected_import_job_fails_with_the_bad_rows(tmp_path, admin_user):
     assert job.status == Job.Status.FAILED
     assert "interactions.tsv:4: unknown product_id 'P404' (not in catalog.jsonl)" in job.error
     assert row_counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_an_import_while_it_writes_rolls_everything_back(tmp_path, monkeypatch):
+    """The cancel flag is read at each progress report of the write stage (on PostgreSQL through a connection
+    of its own, so the Job row is not locked by the import's transaction); a cancel undoes the whole import."""
+    from sbsapp.jobs import JobContext, run_job
+    from retrieval.importers.services import import_bundle_work
+
+    original_stage = JobContext.stage
+
+    def stage_then_cancel(self, name, total=0):
+        original_stage(self, name, total)
+        if name == "writing":
+            Job.objects.filter(pk=self.job.pk).update(cancel_requested=True)
+
+    monkeypatch.setattr(JobContext, "stage", stage_then_cancel)
+    job = Job.objects.create(kind="import", task_name=import_bundle_task.name,
+                             config={"path": str(good_bundle(tmp_path / "b"))})
+    run_job(job.pk, import_bundle_work)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert row_counts() == (0, 0, 0, 0, 0)

@@ -3,15 +3,16 @@
 Rows are matched by natural keys (dataset name + product_id / query_id; query + product for logs and labels):
 a re-import updates the rows that exist and adds the new ones, never duplicates. Rows that a re-imported file
 no longer contains are kept (an import never deletes, since other tables may point at them).
-Each batch is one `bulk_create(update_conflicts=True)` (INSERT ... ON CONFLICT DO UPDATE on SQLite and
-PostgreSQL); foreign keys are resolved per batch with one query per side, so memory stays flat.
+Each batch is one INSERT ... ON CONFLICT DO UPDATE (`bulk_create(update_conflicts=True)` for products and
+queries, the same statement through `executemany` for logs and labels), on SQLite and PostgreSQL alike; foreign
+keys are resolved per batch with one query per side, so memory stays flat.
 """
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any, Iterable, Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from ..models import Dataset, Interaction, Product, Qrel, Query
 from .rows import Kind, Problem, RowError, Source
@@ -140,26 +141,35 @@ def _existing_pairs(model, query_pks: dict, product_pks: dict) -> set[tuple[int,
 def _upsert_interactions(dataset: Dataset, batch: list, report: ValidationReport) -> int:
     query_pks, product_pks = _pair_keys(dataset, batch)
     existing = _existing_pairs(Interaction, query_pks, product_pks)
-    rows = [
-        Interaction(query_id=query_pks[r.query_id], product_id=product_pks[r.product_id],
-                    impressions=r.impressions, clicks=r.clicks, purchases=r.purchases)
-        for r in batch
-    ]
-    Interaction.objects.bulk_create(rows, update_conflicts=True, unique_fields=["query", "product"],
-                                    update_fields=["impressions", "clicks", "purchases"])
-    return sum(1 for row in rows if (row.query_id, row.product_id) not in existing)
+    rows = [(query_pks[r.query_id], product_pks[r.product_id], r.impressions, r.clicks, r.purchases) for r in batch]
+    _upsert_pair_rows(Interaction, ["impressions", "clicks", "purchases"], rows)
+    return sum(1 for row in rows if (row[0], row[1]) not in existing)
 
 
 def _upsert_qrels(dataset: Dataset, batch: list, report: ValidationReport) -> int:
     query_pks, product_pks = _pair_keys(dataset, batch)
     existing = _existing_pairs(Qrel, query_pks, product_pks)
-    rows = [
-        Qrel(query_id=query_pks[r.query_id], product_id=product_pks[r.product_id], grade=r.grade, split=r.split)
-        for r in batch
-    ]
-    Qrel.objects.bulk_create(rows, update_conflicts=True, unique_fields=["query", "product"],
-                             update_fields=["grade", "split"])
-    return sum(1 for row in rows if (row.query_id, row.product_id) not in existing)
+    rows = [(query_pks[r.query_id], product_pks[r.product_id], r.grade, r.split) for r in batch]
+    _upsert_pair_rows(Qrel, ["grade", "split"], rows)
+    return sum(1 for row in rows if (row[0], row[1]) not in existing)
+
+
+def _upsert_pair_rows(model, value_fields: list[str], rows: list[tuple]) -> None:
+    """INSERT ... ON CONFLICT (query, product) DO UPDATE, as `bulk_create(update_conflicts=True)` would emit,
+    but through one `executemany`: logs and labels are the big tables and hold only integers and short
+    strings, so the ORM's per-object work (model instances, per-value SQL compilation) is most of the cost.
+    Same SQL on SQLite (>= 3.24) and PostgreSQL; the database's constraints still check every row."""
+    quote = connection.ops.quote_name
+    meta = model._meta
+    key_columns = [meta.get_field("query").column, meta.get_field("product").column]
+    value_columns = [meta.get_field(name).column for name in value_fields]
+    columns = ", ".join(quote(c) for c in key_columns + value_columns)
+    placeholders = ", ".join(["%s"] * (len(key_columns) + len(value_columns)))
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in value_columns)
+    sql = (f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "
+           f"ON CONFLICT ({', '.join(quote(c) for c in key_columns)}) DO UPDATE SET {updates}")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 UPSERTS = {
