@@ -12,6 +12,8 @@ router.register("retrievers", views.RetrieverVersionViewSet, basename="api-retri
 router.register("campaigns", views.CampaignViewSet, basename="api-campaign")
 router.register("items", views.ItemViewSet, basename="api-item")
 router.register("judgments", views.JudgmentViewSet, basename="api-judgment")
+router.register("synthesis/jobs", views.SynthesisJobViewSet, basename="api-synthesis-job")
+router.register("synthesis/pairs", views.SyntheticPairViewSet, basename="api-synthetic-pair")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),

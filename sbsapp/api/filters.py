@@ -133,3 +133,31 @@ def filter_judgments(queryset: QuerySet, *, campaign: Campaign | None = None, an
 class ExportFilter(JudgmentFilter):
     format = serializers.ChoiceField(choices=[("csv", "CSV"), ("jsonl", "JSON Lines")], default="csv",
                                      help_text="csv (one header row) or jsonl (one JSON object a line).")
+
+
+class SynthesisJobFilter(StrictQuerySerializer):
+    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
+
+
+class SyntheticPairFilter(StrictQuerySerializer):
+    job = serializers.PrimaryKeyRelatedField(queryset=Job.objects.filter(kind="synthesis"), required=False,
+                                             help_text="Synthesis job id.")
+    incremental = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                           help_text="Only pairs the baseline misses (true) or finds (false).")
+    since_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1,
+                                        help_text="Only pairs with a larger id: poll with the last id you saw.")
+    min_score = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                       help_text="Only pairs with at least this judge score.")
+
+
+def filter_synthetic_pairs(queryset: QuerySet, *, job: Job | None = None, incremental: bool | None = None,
+                           since_id: int | None = None, min_score: float | None = None) -> QuerySet:
+    if job is not None:
+        queryset = queryset.filter(job=job)
+    if incremental is not None:
+        queryset = queryset.filter(incremental=incremental)
+    if since_id is not None:
+        queryset = queryset.filter(pk__gt=since_id)
+    if min_score is not None:
+        queryset = queryset.filter(judge_score__gte=min_score)
+    return queryset

@@ -194,3 +194,38 @@ class SearchResultSerializer(serializers.Serializer):
     query = serializers.CharField()
     k = serializers.IntegerField()
     hits = SearchHitSerializer(many=True)
+
+
+# ------------------------------------------------------------------------------------------------ synthesis
+
+
+class SynthesisJobSerializer(JobSerializer):
+    """A synthesis job with its live counts (queries done, rewrites, kept and incremental pairs)."""
+
+    synthesis = serializers.SerializerMethodField(help_text="Counts from the rows the job has written so far.")
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["synthesis"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_synthesis(self, job) -> dict:
+        from synthesis.selectors import synthesis_counts
+
+        return synthesis_counts(job=job)
+
+
+class SyntheticPairSerializer(serializers.Serializer):
+    """A curated (original query, product) pair and its provenance."""
+
+    id = serializers.IntegerField()
+    job = serializers.IntegerField(source="job_id")
+    query_id = serializers.CharField(source="query.query_id", help_text="Catalogue query id.")
+    query = serializers.CharField(source="query.text", help_text="The ORIGINAL query text.")
+    product_id = serializers.CharField(source="product.product_id", help_text="Catalogue product id.")
+    product_title = serializers.CharField(source="product.title")
+    judge_score = serializers.FloatField(help_text="Relevance to the original query, 0..1.")
+    incremental = serializers.BooleanField(help_text="Not in the baseline's top-K for the original query.")
+    found_by_original = serializers.BooleanField()
+    rewrites = serializers.ListField(child=serializers.CharField(), help_text="Rewrites whose retrieval found it.")
+    created_at = serializers.DateTimeField()

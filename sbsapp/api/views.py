@@ -25,7 +25,7 @@ from ..models import Campaign, Item, Job, Judgment
 from ..roles import is_analyst
 from . import export, filters
 from .errors import ErrorSerializer
-from .pagination import JudgmentCursorPagination, StandardPagination
+from .pagination import IncrementalCursorPagination, JudgmentCursorPagination, StandardPagination
 from .permissions import AnalystReadsAdminWrites, IsAnalyst, ReadsOwnJudgmentsOrAll
 from .serializers import (
     CampaignCreateSerializer,
@@ -38,6 +38,8 @@ from .serializers import (
     RetrieverVersionSerializer,
     SearchQuerySerializer,
     SearchResultSerializer,
+    SynthesisJobSerializer,
+    SyntheticPairSerializer,
 )
 from .throttles import ThrottleRefusedRequestsMixin
 
@@ -530,3 +532,101 @@ def search_hits(*, version, text: str, k: int) -> list[dict]:
             ((hit, products[hit.product_id]) for hit in hits if hit.product_id in products), start=1
         )
     ]
+
+
+# ------------------------------------------------------------------------------------------------ synthesis
+
+SYNTHESIS_JOB_EXAMPLE = {
+    **JOB_EXAMPLE,
+    "synthesis": {"queries": 400, "queries_done": 120, "rewrites": 480, "candidates": 9100, "kept_pairs": 311,
+                  "incremental_pairs": 140, "incremental_share": 0.45},
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List synthesis jobs",
+        description="Synthesis runs (mine long-tail queries, rewrite, retrieve, judge, curate), newest first, "
+                    "with their live counts. Analysts and admins.",
+        parameters=[filters.SynthesisJobFilter],
+        responses={200: SynthesisJobSerializer(many=True), **error_responses(400, 401, 403)},
+        examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
+        tags=["synthesis"],
+    ),
+    retrieve=extend_schema(
+        summary="Status of one synthesis job",
+        responses={200: SynthesisJobSerializer, **error_responses(401, 403, 404)},
+        examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
+        tags=["synthesis"],
+    ),
+)
+class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = SynthesisJobSerializer
+    permission_classes = [AnalystReadsAdminWrites]
+    pagination_class = StandardPagination
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        from synthesis.models import SynthesisJob
+
+        jobs = Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by")
+        if self.action == "list":
+            jobs = filters.filter_jobs(jobs, **filters.parse_query(filters.SynthesisJobFilter, self.request))
+        return jobs
+
+    @extend_schema(
+        summary="Cancel a synthesis job (admins)",
+        description="Stops at the next query boundary; pairs written so far stay and a retry resumes from them. "
+                    "A finished job answers 409.",
+        request=None,
+        responses={200: SynthesisJobSerializer, **error_responses(401, 403, 404, 409)},
+        examples=[OpenApiExample("Cancellation requested", response_only=True,
+                                 value={**SYNTHESIS_JOB_EXAMPLE, "cancel_requested": True})],
+        tags=["synthesis"],
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return Response(SynthesisJobSerializer(cancel_active_job(job=self.get_object())).data)
+
+
+PAIR_EXAMPLE = {
+    "id": 5012, "job": 42, "query_id": "q-1182", "query": "pan for induction hob without teflon",
+    "product_id": "B0456", "product_title": "Cast iron skillet", "judge_score": 0.93, "incremental": True,
+    "found_by_original": False, "rewrites": ["cast iron pan induction", "stainless steel pan no coating"],
+    "created_at": "2026-11-25T12:04:10Z",
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List synthetic pairs (incremental)",
+        description="Curated (original query, product) pairs with provenance, oldest first by id. To follow a "
+                    "running job, keep the largest `id` you have seen and ask again with `since_id`, or "
+                    "follow `next`. Analysts and admins.",
+        parameters=[filters.SyntheticPairFilter],
+        responses={200: SyntheticPairSerializer(many=True), **error_responses(400, 401, 403)},
+        examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
+        tags=["synthesis"],
+    ),
+    retrieve=extend_schema(
+        summary="One synthetic pair",
+        responses={200: SyntheticPairSerializer, **error_responses(401, 403, 404)},
+        examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
+        tags=["synthesis"],
+    ),
+)
+class SyntheticPairViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = SyntheticPairSerializer
+    permission_classes = [IsAnalyst]
+    pagination_class = IncrementalCursorPagination
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        from synthesis.models import SyntheticPair
+
+        pairs = SyntheticPair.objects.select_related("query", "product").defer(
+            "product__description", "product__attributes")
+        if self.action == "list":
+            pairs = filters.filter_synthetic_pairs(pairs, **filters.parse_query(filters.SyntheticPairFilter,
+                                                                                self.request))
+        return pairs
