@@ -1,0 +1,96 @@
+"""Reads over synthesis state: a job's counts and statistics, a sample for review, and the synthetic pair source."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db.models import Avg, Count, Q, Sum
+
+from sbsapp.models import Job
+
+from .models import MinedQuery, RewriteCandidate, SyntheticPair
+
+
+def synthesis_counts(*, job: Job) -> dict:
+    """The numbers a job's progress shows: queries, rewrites, candidates, kept pairs, incremental share."""
+    mined = MinedQuery.objects.filter(job=job).aggregate(
+        queries=Count("pk"), done=Count("pk", filter=Q(done_at__isnull=False)), candidates=Sum("candidates"))
+    pairs = SyntheticPair.objects.filter(job=job).aggregate(kept=Count("pk"),
+                                                            incremental=Count("pk", filter=Q(incremental=True)))
+    kept = pairs["kept"] or 0
+    return {
+        "queries": mined["queries"] or 0,
+        "queries_done": mined["done"] or 0,
+        "rewrites": RewriteCandidate.objects.filter(job=job).count(),
+        "candidates": mined["candidates"] or 0,
+        "kept_pairs": kept,
+        "incremental_pairs": pairs["incremental"] or 0,
+        "incremental_share": round((pairs["incremental"] or 0) / kept, 3) if kept else 0.0,
+    }
+
+
+def synthesis_statistics(*, job: Job) -> dict:
+    """Counts plus quality figures for a finished (or partial) job."""
+    counts = synthesis_counts(job=job)
+    pairs = SyntheticPair.objects.filter(job=job)
+    done = counts["queries_done"]
+    with_pairs = pairs.values("query").distinct().count()
+    by_type: dict[str, dict] = {}
+    for tags, pair_count in (MinedQuery.objects.filter(job=job, done_at__isnull=False)
+                             .annotate(n=Count("query__synthetic_pairs", filter=Q(query__synthetic_pairs__job=job)))
+                             .values_list("tags", "n")):
+        for name in sorted({tag["type"] for tag in tags}) or ["untagged"]:
+            row = by_type.setdefault(name, {"queries": 0, "pairs": 0})
+            row["queries"] += 1
+            row["pairs"] += pair_count
+    useful_rewrites = RewriteCandidate.objects.filter(job=job, kept__gt=0).count()
+    return {
+        **counts,
+        "queries_with_pairs": with_pairs,
+        "query_coverage": round(with_pairs / done, 3) if done else 0.0,
+        "pairs_per_query": round(counts["kept_pairs"] / done, 2) if done else 0.0,
+        "rewrites_per_query": round(counts["rewrites"] / done, 2) if done else 0.0,
+        "useful_rewrite_share": round(useful_rewrites / counts["rewrites"], 3) if counts["rewrites"] else 0.0,
+        "found_only_by_rewrites": pairs.filter(found_by_original=False).count(),
+        "mean_judge_score": round(pairs.aggregate(m=Avg("judge_score"))["m"] or 0.0, 3),
+        "by_type": dict(sorted(by_type.items())),
+    }
+
+
+def synthesis_sample(*, job: Job, limit: int = 20, pairs_per_query: int = 5) -> list[dict]:
+    """Done queries (those with pairs first) with their rewrites and best kept products, for a reviewer."""
+    mined = list(MinedQuery.objects.filter(job=job, done_at__isnull=False).select_related("query")
+                 .annotate(n=Count("query__synthetic_pairs", filter=Q(query__synthetic_pairs__job=job)))
+                 .order_by("-n", "position")[:limit])
+    query_pks = [m.query_id for m in mined]
+    rewrites: dict[int, list] = {pk: [] for pk in query_pks}
+    for rewrite in RewriteCandidate.objects.filter(job=job, query_id__in=query_pks).order_by("rank"):
+        rewrites[rewrite.query_id].append(rewrite)
+    pairs: dict[int, list] = {pk: [] for pk in query_pks}
+    for pair in (SyntheticPair.objects.filter(job=job, query_id__in=query_pks).select_related("product")
+                 .order_by("query_id", "-judge_score")):
+        if len(pairs[pair.query_id]) < pairs_per_query:
+            pairs[pair.query_id].append(pair)
+    return [{"mined": m, "query": m.query, "rewrites": rewrites[m.query_id], "pairs": pairs[m.query_id],
+             "pair_count": m.n} for m in mined]
+
+
+def synthetic_pairs(dataset, *, job_ids: Sequence[int], only_incremental: bool = False,
+                    min_score: float | None = None, weight: float = 1.0,
+                    score_weighted: bool = False) -> Iterable[tuple[int, int, float]]:
+    """The retrieval app's "synthetic" pair source: kept (original query, product) pairs of the given jobs.
+
+    `weight` is each pair's training weight (times its judge score when `score_weighted`); a pair kept by
+    several jobs comes once per job, and the retrieval side adds the weights up.
+    """
+    if not job_ids:
+        raise ValueError("The synthetic pair source needs job_ids: the synthesis jobs whose pairs to use.")
+    if weight <= 0:
+        raise ValueError("weight must be positive")
+    pairs = SyntheticPair.objects.filter(job_id__in=[int(j) for j in job_ids], query__dataset=dataset)
+    if only_incremental:
+        pairs = pairs.filter(incremental=True)
+    if min_score is not None:
+        pairs = pairs.filter(judge_score__gte=float(min_score))
+    rows = pairs.order_by("query_id", "product_id", "job_id").values_list("query_id", "product_id", "judge_score")
+    for query_pk, product_pk, score in rows.iterator(chunk_size=5000):
+        yield query_pk, product_pk, weight * score if score_weighted else weight
