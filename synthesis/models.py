@@ -116,3 +116,48 @@ class SyntheticPair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.query_id} -> {self.product_id} ({self.judge_score:.2f})"
+
+
+class RewriterVersion(models.Model):
+    """A trained rewriter (SFT or GRPO): where its HF model folder is, what it learnt from, how it scored.
+
+    `artifact_path` is an ordinary HF causal-LM folder, usable as a synthesis job's `hf-local` rewriter model
+    (`rewriters.load_rewriter(model=version.artifact_path)`). `reward_curves` holds one point per training
+    step: `{"step", "combined", "<reward>"..., "loss"}` (SFT versions: the loss only).
+    """
+
+    class Method(models.TextChoices):
+        SFT = "sft", "supervised fine-tuning"
+        GRPO = "grpo", "GRPO (RL on the rewards)"
+
+    class Status(models.TextChoices):
+        TRAINING = "training"
+        READY = "ready"
+        FAILED = "failed"
+
+    name = models.SlugField(max_length=100, unique=True)
+    dataset = models.ForeignKey("retrieval.Dataset", on_delete=models.PROTECT, related_name="rewriter_versions")
+    method = models.CharField(max_length=8, choices=Method.choices)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="The version this one was trained from (empty: the base model)")
+    base_model = models.CharField(max_length=500, help_text="The model folder or id training started from")
+    manifest = models.JSONField(default=dict, blank=True, help_text="Training data: seed pairs by source, queries")
+    reward_weights = models.JSONField(default=dict, blank=True, help_text="Reward weights and settings (GRPO)")
+    hyperparams = models.JSONField(default=dict, blank=True)
+    reward_curves = models.JSONField(default=list, blank=True, help_text="One point per step")
+    artifact_path = models.CharField(max_length=500, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Training time and held-out evaluation")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.TRAINING, db_index=True)
+    error = models.TextField(blank=True)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["job", "method"], condition=Q(job__isnull=False),
+                                               name="uniq_rewriter_method_per_job")]
+
+    def __str__(self) -> str:
+        return self.name
