@@ -4,7 +4,7 @@ Metrics (grades 0-3; "relevant" and "good" mean grade >= 2):
 - Recall@10, Recall@100, MRR@10 (reciprocal rank of the first relevant item in the top 10), nDCG@10 (graded gains);
 - ItemGoodRate@10: share of the top 10 with grade >= 2 (an unjudged item counts as not good) = P(rel=2)@10;
 - QueryGoodRate@10: share of queries whose top 10 holds at least one grade-3 item or at least two grade >= 2 items;
-- Judged@10: share of the top 10 that has a label.
+- Judged@10: share of the returned top 10 that has a label (ir-measures divides by the number returned, at most 10).
 Each is a mean over queries, overall and split by segment and by query type. The queries evaluated are those
 with at least one relevant `test` label (recall is undefined for the others). `train` labels are never used.
 """
@@ -84,7 +84,7 @@ def aggregate(
     return report
 
 
-def test_qrels(*, dataset) -> dict[str, dict[str, int]]:
+def qrels_for_test_split(*, dataset) -> dict[str, dict[str, int]]:
     """The `test` labels of a data set as {query pk: {product pk: grade}} (string keys, as the library wants)."""
     from .models import Qrel
 
@@ -108,7 +108,7 @@ def evaluate_version(
     from .models import Query
     from .search import retrieve_many
 
-    qrels = test_qrels(dataset=version.dataset)
+    qrels = qrels_for_test_split(dataset=version.dataset)
     if not qrels:
         raise ValueError(f"Data set {version.dataset.name!r} has no `test` relevance labels to evaluate against.")
     query_rows = {
@@ -138,3 +138,32 @@ def evaluate_version(
         "evaluated_at": timezone.now().isoformat(timespec="seconds"),
     })
     return report
+
+
+TABLE_GROUPS = (("all",), ("segment", "head"), ("segment", "tail"))
+TABLE_METRICS = ("Recall@10", "Recall@100", "nDCG@10", "MRR@10", "ItemGoodRate@10", "QueryGoodRate@10", "Judged@10")
+
+
+def metrics_table(rows: list[tuple[str, dict]], *, metrics=TABLE_METRICS, groups=TABLE_GROUPS) -> str:
+    """A markdown table: one row per system, a column per (group, metric), e.g. "head nDCG@10"."""
+    def cell(report: dict, group: tuple, metric: str) -> str:
+        node = report
+        for key in group:
+            node = (node or {}).get(key) or {}
+        value = node.get(metric)
+        return "-" if value is None else f"{value:.3f}"
+
+    def label(group: tuple) -> str:
+        return group[-1]
+
+    header = ["system"] + [f"{label(g)} {m}" for g in groups for m in metrics] + [f"{label(g)} n" for g in groups]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for name, report in rows:
+        counts = []
+        for group in groups:
+            node = report
+            for key in group:
+                node = (node or {}).get(key) or {}
+            counts.append(str(node.get("queries", 0)))
+        lines.append("| " + " | ".join([name] + [cell(report, g, m) for g in groups for m in metrics] + counts) + " |")
+    return "\n".join(lines)

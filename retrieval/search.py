@@ -179,3 +179,54 @@ class DenseSearcher:
             [Hit(int(pk), float(score)) for pk, score in zip(row_pks, row_scores) if pk >= 0]
             for row_pks, row_scores in zip(pks, scores)
         ]
+
+
+# --- side by side (the staff search page) ---
+
+@dataclass
+class ComparedHit:
+    rank: int
+    product: object  # Product
+    score: float
+    other_rank: int | None  # the product's rank in the other list, None when only this side has it
+
+    @property
+    def only_here(self) -> bool:
+        return self.other_rank is None
+
+
+@dataclass
+class SideResult:
+    version: RetrieverVersion
+    hits: list[ComparedHit]
+    error: str = ""
+    milliseconds: float = 0.0
+
+
+def side_by_side(*, version_a: RetrieverVersion, version_b: RetrieverVersion, text: str, k: int = 10) -> list[SideResult]:
+    """Both versions' top-k for `text`, each hit marked with its rank on the other side (None: only this side)."""
+    import time
+
+    from .models import Product
+
+    ranked: list[tuple[RetrieverVersion, list[Hit], str, float]] = []
+    for version in (version_a, version_b):
+        started = time.perf_counter()
+        try:
+            hits, error = retrieve(version, text, k), ""
+        except (IndexUnavailable, ValueError) as exc:
+            hits, error = [], str(exc)
+        ranked.append((version, hits, error, (time.perf_counter() - started) * 1000))
+    products = Product.objects.in_bulk({h.product_id for _, hits, _, _ in ranked for h in hits})
+    ranks = [{h.product_id: i for i, h in enumerate(hits, start=1)} for _, hits, _, _ in ranked]
+    sides = []
+    for side, (version, hits, error, ms) in enumerate(ranked):
+        other = ranks[1 - side]
+        sides.append(SideResult(
+            version=version,
+            hits=[ComparedHit(rank=i, product=products.get(h.product_id), score=h.score, other_rank=other.get(h.product_id))
+                  for i, h in enumerate(hits, start=1)],
+            error=error,
+            milliseconds=round(ms, 1),
+        ))
+    return sides

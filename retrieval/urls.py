@@ -1,4 +1,9 @@
-"""URL routes (filled in by the feature that owns them)."""
-from django.urls import path  # noqa: F401
+"""URL routes of the retrieval app (staff pages)."""
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("search/", views.search_page, name="retrieval_search"),
+    path("versions/", views.version_list, name="retrieval_versions"),
+]

@@ -145,26 +145,14 @@ def artifact_relpath(name: str) -> str:
     return f"{ARTIFACT_SUBDIR}/{name}"
 
 
-def version_create(
-    *,
-    dataset: Dataset,
-    name: str,
-    kind: str,
-    config: dict | None = None,
-    base_model: str = "",
-    seed: int = 13,
-    user=None,
-) -> RetrieverVersion:
-    """A draft version with a validated config; nothing is built yet."""
+def version_definition_check(*, dataset: Dataset, name: str, kind: str, config: dict | None) -> tuple[dict, list]:
+    """Validate a new version's name and config; returns (full config, component versions). Raises ValueError."""
     if not name or slugify(name) != name:
         raise ValueError(f"Version name {name!r} must be a slug (lower-case letters, digits, - and _).")
     if RetrieverVersion.objects.filter(name=name).exists():
         raise ValueError(f"A retriever version named {name!r} already exists; versions are immutable, pick a new name.")
-    config = dict(config or {})
-    base_model = base_model or config.get("base_model", "") or ""
-    seed = int(config.get("seed", seed))
     hyperparams = normalize_config(kind=kind, config=config, dataset=dataset)
-    components = []
+    components: list[RetrieverVersion] = []
     if kind == RetrieverVersion.Kind.HYBRID:
         components = list(RetrieverVersion.objects.filter(name__in=hyperparams["components"]))
         missing = set(hyperparams["components"]) - {c.name for c in components}
@@ -176,10 +164,28 @@ def version_create(
             if component.kind == RetrieverVersion.Kind.HYBRID:
                 raise ValueError(f"Component {component.name!r} is itself hybrid; fuse bm25 and dense versions.")
     if kind == RetrieverVersion.Kind.DENSE and hyperparams["hard_negatives"]:
-        source = RetrieverVersion.objects.filter(name=hyperparams["hard_negatives"]["from_version"]).first()
+        source_name = hyperparams["hard_negatives"]["from_version"]
+        source = RetrieverVersion.objects.filter(name=source_name).first()
         if source is None or source.dataset_id != dataset.pk:
-            raise ValueError(f"hard_negatives.from_version {hyperparams['hard_negatives']['from_version']!r} is not "
-                             f"a version of data set {dataset.name!r}.")
+            raise ValueError(f"hard_negatives.from_version {source_name!r} is not a version of data set {dataset.name!r}.")
+    return hyperparams, components
+
+
+def version_create(
+    *,
+    dataset: Dataset,
+    name: str,
+    kind: str,
+    config: dict | None = None,
+    base_model: str = "",
+    seed: int = 13,
+    user=None,
+) -> RetrieverVersion:
+    """A draft version with a validated config; nothing is built yet."""
+    config = dict(config or {})
+    base_model = base_model or config.get("base_model", "") or ""
+    seed = int(config.get("seed", seed))
+    hyperparams, components = version_definition_check(dataset=dataset, name=name, kind=kind, config=config)
     with transaction.atomic():
         version = RetrieverVersion.objects.create(
             dataset=dataset,
@@ -208,14 +214,22 @@ def version_update(*, version: RetrieverVersion, config: dict | None = None, bas
     """Change a draft (or failed) version's definition; built versions refuse. Partial artifacts are dropped."""
     ensure_mutable(version)
     _ensure_not_building(version)
+    components = None
     if config is not None:
         version.hyperparams = normalize_config(kind=version.kind, config=config, dataset=version.dataset)
+        if version.kind == RetrieverVersion.Kind.HYBRID:
+            components = list(RetrieverVersion.objects.filter(name__in=version.hyperparams["components"],
+                                                              dataset=version.dataset).exclude(kind="hybrid"))
+            if len(components) != len(set(version.hyperparams["components"])):
+                raise ValueError("Every component must be a bm25 or dense version of the same data set.")
     if base_model is not None:
         version.base_model = base_model
     if seed is not None:
         version.seed = int(seed)
     version.status = RetrieverVersion.Status.DRAFT
     version.save(update_fields=["hyperparams", "base_model", "seed", "status"])
+    if components is not None:
+        version.components.set(components)
     if version.artifact_dir:
         shutil.rmtree(version_path(version), ignore_errors=True)
     return version

@@ -1,0 +1,82 @@
+"""Staff pages of the retrieval app: side-by-side search over two retriever versions, and the versions list."""
+from django import forms
+from django.contrib.auth.decorators import login_required, user_passes_test
+from django.shortcuts import render
+
+from sbsapp.roles import is_analyst
+
+from .models import RetrieverVersion
+from .search import side_by_side
+
+staff_required = user_passes_test(lambda u: u.is_authenticated and is_analyst(u))
+
+
+class CompareForm(forms.Form):
+    q = forms.CharField(label="Query", max_length=500, strip=True)
+    a = forms.ModelChoiceField(label="Left version", queryset=RetrieverVersion.objects.none(), to_field_name="name")
+    b = forms.ModelChoiceField(label="Right version", queryset=RetrieverVersion.objects.none(), to_field_name="name")
+    k = forms.IntegerField(label="Top K", min_value=1, max_value=100, initial=10, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ready = RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY).select_related("dataset")
+        self.fields["a"].queryset = ready
+        self.fields["b"].queryset = ready
+        self.fields["a"].label_from_instance = self.fields["b"].label_from_instance = (
+            lambda v: f"{v.name} ({v.kind}, {v.dataset.name})")
+
+    def clean(self):
+        data = super().clean()
+        a, b = data.get("a"), data.get("b")
+        if a and b and a.dataset_id != b.dataset_id:
+            raise forms.ValidationError("Pick two versions of the same data set.")
+        return data
+
+
+@login_required
+@staff_required
+def search_page(request):
+    """Type a query, pick two versions, see both top-K lists side by side (results swap in through htmx)."""
+    form = CompareForm(request.GET or None)
+    sides = None
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        sides = side_by_side(version_a=data["a"], version_b=data["b"], text=data["q"], k=data.get("k") or 10)
+    context = {"form": form, "sides": sides}
+    template = "retrieval/_comparison.html" if request.htmx else "retrieval/search.html"
+    return render(request, template, context)
+
+
+@login_required
+@staff_required
+def version_list(request):
+    """Every version with its status, build progress and headline metrics (all / head / tail)."""
+    versions = RetrieverVersion.objects.select_related("dataset", "build_job", "eval_job").prefetch_related("components")
+    rows = [
+        {
+            "version": version,
+            "components": ", ".join(c.name for c in version.components.all()),
+            "pairs": _pairs_summary(version),
+            "metrics": [_metric(version, group, name) for group, name in HEADLINE_METRICS],
+        }
+        for version in versions
+    ]
+    names = [f"{name} ({group[-1] if group[0] == 'segment' else 'all'})" for group, name in HEADLINE_METRICS]
+    return render(request, "retrieval/versions.html", {"rows": rows, "metric_names": names})
+
+
+HEADLINE_METRICS = [(("all",), "nDCG@10"), (("all",), "Recall@100"), (("segment", "head"), "nDCG@10"),
+                    (("segment", "tail"), "nDCG@10")]
+
+
+def _metric(version: RetrieverVersion, group: tuple, name: str):
+    node = version.metrics or {}
+    for key in group:
+        node = node.get(key) or {}
+    value = node.get(name)
+    return None if value is None else f"{value:.3f}"
+
+
+def _pairs_summary(version: RetrieverVersion) -> str:
+    sources = ((version.manifest or {}).get("training_data") or {}).get("sources") or {}
+    return ", ".join(f"{name} {info.get('pairs', 0)}" for name, info in sources.items())

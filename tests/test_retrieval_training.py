@@ -1,0 +1,138 @@
+"""Training data for the two-tower model: weighted positives, mixing by source, negatives that are never a known
+positive (random, hard and in-batch), seeded reproducibility, and one real (tiny) sentence-transformers run."""
+import pytest
+
+from retrieval.losses import false_negative_free_batches
+from retrieval.pair_sources import (
+    InvalidPairs,
+    UnknownPairSource,
+    collect_pairs,
+    register_pair_source,
+    unregister_pair_source,
+)
+from retrieval.training import training_set_build
+from retrieval.versions import DENSE_DEFAULTS, normalize_config, version_build
+from tests.retrieval_factories import all_texts, make_dataset, tiny_encoder_folder
+
+pytestmark = pytest.mark.django_db
+
+
+def dense_config(**overrides) -> dict:
+    return normalize_config(kind="dense", config=overrides)
+
+
+@pytest.fixture
+def dataset():
+    return make_dataset(train_labels={("q1", "p12"): 2})
+
+
+@pytest.fixture
+def extra_source():
+    """A registered extra source that pairs the tail query "something to make espresso" with the espresso machine."""
+    def espresso_pairs(dataset, *, weight=1.0):
+        query = dataset.queries.get(query_id="q5")
+        yield query.pk, dataset.products.get(product_id="p10").pk, weight
+        yield query.pk, dataset.products.get(product_id="p11").pk, weight
+
+    register_pair_source("espresso", espresso_pairs)
+    yield "espresso"
+    unregister_pair_source("espresso")
+
+
+def test_random_and_hard_negatives_are_never_known_positives(dataset, extra_source, tmp_path, settings):
+    bm25 = version_build(dataset=dataset, name="bm25-hn", kind="bm25")
+    config = dense_config(epochs=6, random_negatives=2, extra_sources=[{"name": extra_source}],
+                          hard_negatives={"from_version": bm25.name, "top_k": 12, "skip_top": 0, "count": 2})
+    training = training_set_build(dataset=dataset, config=config, seed=7)
+    assert len(training) > 50
+    for query, negatives in zip(training.query_pks, training.negative_pks):
+        assert len(negatives) == 4
+        assert not set(negatives) & training.known_positives[query]
+    # the known positives include logged clicks, the extra source and train labels (never test labels)
+    q1 = dataset.queries.get(query_id="q1").pk
+    assert {p.product_id for p in dataset.products.filter(pk__in=training.known_positives[q1])} == {"p1", "p2", "p12"}
+    assert training.manifest["negatives"]["hard_from"] == "bm25-hn"
+
+
+def test_batches_never_hold_a_known_positive_of_another_rows_query(dataset):
+    training = training_set_build(dataset=dataset, config=dense_config(epochs=10), seed=3)
+    products = training.example_products()
+    batches = false_negative_free_batches(range(len(training)), batch_size=4, example_queries=training.query_pks,
+                                          example_products=products, known_positives=training.known_positives)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(training)))
+    assert all(len(batch) <= 4 for batch in batches)
+    for batch in batches:
+        queries = [training.query_pks[i] for i in batch]
+        assert len(set(queries)) == len(queries)
+        for i in batch:
+            # everything row i is scored against, apart from its own positive, is a true negative for its query
+            negatives_of_i = [p for j in batch if j != i for p in products[j]] + training.negative_pks[i]
+            assert not set(negatives_of_i) & training.known_positives[training.query_pks[i]]
+
+
+def test_clicked_and_bought_pairs_are_sampled_in_proportion_to_their_weight(dataset):
+    config = dense_config(samples_per_epoch=4000, click_weight=1.0, purchase_weight=3.0)
+    training = training_set_build(dataset=dataset, config=config, seed=1)
+    q3 = dataset.queries.get(query_id="q3").pk  # headphones: 9 clicks + 3 purchases = weight 18
+    q8 = dataset.queries.get(query_id="q8").pk  # mat: 1 click = weight 1
+    counts = {q: training.query_pks.count(q) for q in (q3, q8)}
+    assert 12 < counts[q3] / counts[q8] < 30
+
+
+def test_extra_source_ratio_sets_its_share_and_the_manifest_counts_pairs_by_source(dataset, extra_source):
+    config = dense_config(samples_per_epoch=1000, extra_sources=[{"name": extra_source, "ratio": 0.25}])
+    training = training_set_build(dataset=dataset, config=config, seed=1)
+    sources = training.manifest["sources"]
+    assert sources["logs"]["pairs"] == 9 and sources[extra_source]["pairs"] == 2
+    assert sources[extra_source]["examples"] == 250 and sources["logs"]["examples"] == 750
+    assert training.manifest["mixing"] == {"logs": 0.75, extra_source: 0.25}
+    assert training.sources.count(extra_source) == 250
+
+
+def test_same_seed_gives_the_same_examples_and_another_seed_does_not(dataset):
+    config = dense_config(epochs=3)
+    first = training_set_build(dataset=dataset, config=config, seed=5)
+    again = training_set_build(dataset=dataset, config=config, seed=5)
+    other = training_set_build(dataset=dataset, config=config, seed=6)
+    assert (first.query_pks, first.positive_pks, first.negative_pks) == (again.query_pks, again.positive_pks, again.negative_pks)
+    assert (first.query_pks, first.negative_pks) != (other.query_pks, other.negative_pks)
+
+
+def test_unknown_source_and_stray_pairs_are_rejected_with_a_reason(dataset):
+    with pytest.raises(UnknownPairSource, match="registered sources: .*logs"):
+        normalize_config(kind="dense", config={"extra_sources": [{"name": "nope"}]})
+    other = make_dataset("other-shop")
+    register_pair_source("stray", lambda ds: [(other.queries.first().pk, other.products.first().pk, 1.0)])
+    try:
+        with pytest.raises(InvalidPairs, match="outside data set 'shop'"):
+            collect_pairs(dataset=dataset, name="stray")
+    finally:
+        unregister_pair_source("stray")
+
+
+def test_ratios_leaving_no_room_for_logs_are_refused(extra_source):
+    with pytest.raises(ValueError, match="less than 1"):
+        normalize_config(kind="dense", config={"extra_sources": [{"name": extra_source, "ratio": 0.6},
+                                                                 {"name": "logs", "ratio": 0.5}]})
+
+
+def test_training_with_sentence_transformers_is_seeded_and_moves_the_encoder(dataset, tmp_path):
+    import numpy as np
+
+    from retrieval.encoders import encode_texts, load_encoder
+    from retrieval.search import version_folder
+
+    base = tiny_encoder_folder(tmp_path / "enc", all_texts())
+    config = {"epochs": 3, "batch_size": 4, "learning_rate": 1e-3}
+    first = version_build(dataset=dataset, name="dense-a", kind="dense", config=config, base_model=str(base), seed=11)
+    second = version_build(dataset=dataset, name="dense-b", kind="dense", config=config, base_model=str(base), seed=11)
+    assert first.status == "ready", first.error
+    training = first.manifest["training"]
+    assert training["steps"] >= 6 and np.isfinite(training["train_loss"])
+    assert first.manifest["training_data"]["sources"]["logs"]["pairs"] == 9
+    texts = ["frying pan", "coffee grinder burr"]
+    trained_a = encode_texts(load_encoder(str(version_folder(first) / "model"), cache=False), texts)
+    trained_b = encode_texts(load_encoder(str(version_folder(second) / "model"), cache=False), texts)
+    untrained = encode_texts(load_encoder(str(base), cache=False), texts)
+    np.testing.assert_allclose(trained_a, trained_b, atol=1e-5)
+    assert not np.allclose(trained_a, untrained, atol=1e-3)
