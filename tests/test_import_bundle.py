@@ -321,3 +321,15 @@ def test_cancelling_an_import_while_it_writes_rolls_everything_back(tmp_path, mo
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
     assert row_counts() == (0, 0, 0, 0, 0)
+
+
+def test_terminal_progress_shows_a_bar_per_stage(tmp_path):
+    from retrieval.importers.progress import TerminalProgress
+
+    stream = StringIO()
+    progress = TerminalProgress(stream=stream, disable=False)
+    import_dataset(path=good_bundle(tmp_path / "b"), progress=progress)
+    progress.close()
+    shown = stream.getvalue()
+    assert "validating" in shown and "writing" in shown
+    assert "12/12" in shown

@@ -27,7 +27,7 @@ class TerminalProgress:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=total, desc=STAGE_LABELS.get(stage, stage), unit="rows", unit_scale=True,
+            self.bar = tqdm(total=total, desc=STAGE_LABELS.get(stage, stage), unit="rows",
                             file=self.stream, disable=self.disable, dynamic_ncols=True)
         self.bar.total = total
         self.bar.update(max(0, done - self.bar.n))
