@@ -127,3 +127,116 @@ class MinedQueryAdmin(admin.ModelAdmin):
     search_fields = ("query__text",)
     raw_id_fields = ("query", "job")
     list_select_related = ("query",)
+
+
+# --- rewriter versions (rewriter training: SFT then GRPO) ---------------------------------------------------------
+
+from .models import RewriterVersion  # noqa: E402  (this section was added after the ones above)
+
+def reward_curve_svg(curve: list[dict], *, width: int = 360, height: int = 120) -> str:
+    """An inline SVG of a version's per-step curves: the combined reward and each component (all in [0, 1]);
+    for an SFT version, the loss scaled to its own range."""
+    from django.utils.html import escape
+
+    if not curve:
+        return "—"
+    series = [key for key in ("combined", "relevance", "alignment", "diversity", "incremental", "format")
+              if any(key in point for point in curve)] or ["loss"]
+    colours = ["#000", "#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e"]
+    steps = [point["step"] for point in curve]
+    low_step, high_step = min(steps), max(steps) or 1
+    lines, legend = [], []
+    for key, colour in zip(series, colours):
+        values = [(point["step"], point[key]) for point in curve if key in point]
+        low, high = (0.0, 1.0) if key != "loss" else (min(v for _, v in values), max(v for _, v in values))
+        span, step_span = (high - low) or 1.0, (high_step - low_step) or 1
+        points = " ".join(f"{(s - low_step) / step_span * (width - 10) + 5:.1f},"
+                          f"{height - 5 - (v - low) / span * (height - 10):.1f}" for s, v in values)
+        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+        legend.append(f'<span style="color:{colour}">{escape(key)} {values[-1][1]:.3f}</span>')
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="reward curves" '
+            f'style="border:1px solid #ccc">{"".join(lines)}</svg><div>{" · ".join(legend)} '
+            f"(last of {len(curve)} steps)</div>")
+
+
+@admin.register(RewriterVersion)
+class RewriterVersionAdmin(admin.ModelAdmin):
+    """Trained rewriters: "Add" starts a training job (SFT then GRPO); each row shows its curves and evaluation."""
+
+    list_display = ("name", "dataset", "method", "status", "parent", "final_reward", "eval_combined",
+                    "eval_pairs_per_query", "trained_at")
+    list_filter = ("method", "status", "dataset")
+    search_fields = ("name",)
+    readonly_fields = ("name", "dataset", "method", "parent", "base_model", "status", "error", "artifact_path",
+                       "curves", "manifest", "reward_weights", "hyperparams", "metrics", "job_link", "created_by",
+                       "created_at", "trained_at")
+    exclude = ("reward_curves", "job")
+    actions = ("continue_with_grpo",)
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    @admin.display(description="final reward")
+    def final_reward(self, version):
+        last = (version.reward_curves or [{}])[-1]
+        value = last.get("combined", last.get("loss"))
+        return "—" if value is None else f"{value:.3f}" + (" (loss)" if "combined" not in last else "")
+
+    @admin.display(description="eval combined")
+    def eval_combined(self, version):
+        value = version.metrics.get("eval", {}).get("rewards", {}).get("combined")
+        return "—" if value is None else f"{value:.3f}"
+
+    @admin.display(description="eval pairs/query")
+    def eval_pairs_per_query(self, version):
+        return version.metrics.get("eval", {}).get("pairs_per_query", "—")
+
+    @admin.display(description="reward curves")
+    def curves(self, version):
+        from django.utils.safestring import mark_safe
+
+        return mark_safe(reward_curve_svg(version.reward_curves or []))  # built from numbers and escaped names
+
+    @admin.display(description="job")
+    def job_link(self, version):
+        if version.job_id is None:
+            return "—"
+        return format_html('<a href="{}">Job #{} (progress and log)</a>', reverse("job_detail", args=[version.job_id]),
+                           version.job_id)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        from .rewriter_forms import RewriterTrainingForm
+        from .rewriter_training import rewriter_training_start
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = RewriterTrainingForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = rewriter_training_start(config=form.cleaned_data["config"], user=request.user)
+            except (ValueError, BrokerUnavailable) as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Rewriter training job #{job.pk} started.", messages.SUCCESS)
+                return redirect("job_detail", pk=job.pk)
+        return render_start_form(self, request, form, "Train a rewriter (SFT then GRPO)")
+
+    @admin.action(description="Train GRPO further from the selected versions (same settings as their job)")
+    def continue_with_grpo(self, request, queryset):
+        from django.utils import timezone
+
+        from .rewriter_training import rewriter_training_start
+
+        started = []
+        for version in queryset:
+            config = {key: value for key, value in ((version.job.config if version.job else {}) or {}).items()
+                      if key not in ("parent_version_id", "base_model", "seed_sources", "sft")}
+            config.update({"dataset_id": version.dataset_id, "methods": ["grpo"], "parent_version_id": version.pk,
+                           "name": f"{version.name[:60]}-{timezone.now():%m%d%H%M%S}"})
+            try:
+                started.append(rewriter_training_start(config=config, user=request.user).pk)
+            except (ValueError, BrokerUnavailable) as exc:
+                self.message_user(request, f"{version.name}: {exc}", messages.ERROR)
+        if started:
+            self.message_user(request, f"Started GRPO job(s) {', '.join(f'#{pk}' for pk in started)}.",
+                              messages.SUCCESS)
