@@ -184,10 +184,12 @@ def simulate_logs(data: LabelledData, *, seed: int) -> tuple[list[dict], list[di
         else:
             row["segment"] = "tail"
         queries.append(row)
-    qrels = [{"query_id": q, "product_id": p, "grade": g, "split": split[q]} for (q, p), g in sorted(data.grades.items())]
+    qrels = [{"query_id": q, "product_id": p, "grade": g, "split": split[q]}
+             for (q, p), g in sorted(data.grades.items())]
     stats = {
         "queries": len(query_ids), "eligible": len(eligible), "logged": len(logged),
-        "head": sum(1 for s in segment.values() if s == "head"), "torso": sum(1 for s in segment.values() if s == "torso"),
+        "head": sum(1 for s in segment.values() if s == "head"),
+        "torso": sum(1 for s in segment.values() if s == "torso"),
         "tail": len(query_ids) - len(logged), "logged_test_queries": len(logged_in_test),
     }
     return queries, interactions, qrels, stats

@@ -161,7 +161,8 @@ def test_reimport_updates_changed_rows_and_never_duplicates(tmp_path):
                                  [line.rsplit("\t", 1)[0] for line in ls[1:]]),
             ["qrels.tsv:1: missing required column 'split'"], id="missing-column"),
         pytest.param(
-            lambda d: edit_lines(d / "catalog.jsonl", lambda ls: ls + [json.dumps({"product_id": "P1", "title": "x"})]),
+            lambda d: edit_lines(d / "catalog.jsonl",
+                                 lambda ls: ls + [json.dumps({"product_id": "P1", "title": "x"})]),
             ["catalog.jsonl:4: duplicate product_id 'P1' (first seen on line 1)"], id="duplicate-id"),
         pytest.param(
             lambda d: edit_lines(d / "interactions.tsv", lambda ls: ls + ["q1\tP404\t5\t1\t0"]),

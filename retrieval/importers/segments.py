@@ -82,6 +82,9 @@ def _segment_by_traffic_share(frequencies: Iterable[int | None], rule: SegmentRu
     before = 0
     for frequency, group in groupby(positive):
         share_before = before / total
-        segments[frequency] = HEAD if share_before < rule.head_share else TORSO if share_before < rule.torso_share else TAIL
+        if share_before < rule.head_share:
+            segments[frequency] = HEAD
+        else:
+            segments[frequency] = TORSO if share_before < rule.torso_share else TAIL
         before += frequency * sum(1 for _ in group)
     return segments

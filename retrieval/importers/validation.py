@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
 from .rows import (
     InteractionRecord,
     Kind,
-    Location,
     Problem,
     ProductRecord,
     QrelRecord,
@@ -40,10 +40,11 @@ SEGMENTS = ("head", "torso", "tail")
 QUERY_TYPES = ("plain", "knowledge", "qa", "negation", "alternative", "multi_intent", "typo")
 SPLITS = ("train", "test")
 MAX_KEPT_PROBLEMS = 10_000
+NO_NAMES: Mapping[str, str] = MappingProxyType({})  # source columns are called as in the bundle
 ProgressCallback = Callable[[str, int, int], None]
 
 
-def convert_product(fields: Mapping[str, Any], names: Mapping[str, str] = {}) -> ProductRecord:
+def convert_product(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES) -> ProductRecord:
     return ProductRecord(
         product_id=_identifier(fields, "product_id", names),
         title=_text(fields, "title", names, required=True, max_length=TITLE_MAX),
@@ -55,7 +56,7 @@ def convert_product(fields: Mapping[str, Any], names: Mapping[str, str] = {}) ->
     )
 
 
-def convert_query(fields: Mapping[str, Any], names: Mapping[str, str] = {}) -> QueryRecord:
+def convert_query(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES) -> QueryRecord:
     segment = _text(fields, "segment", names) or None
     if segment is not None and segment not in SEGMENTS:
         raise RowError(f"bad segment {segment!r} (expected head, torso or tail)")
@@ -71,7 +72,7 @@ def convert_query(fields: Mapping[str, Any], names: Mapping[str, str] = {}) -> Q
     )
 
 
-def convert_interaction(fields: Mapping[str, Any], names: Mapping[str, str] = {}) -> InteractionRecord:
+def convert_interaction(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES) -> InteractionRecord:
     record = InteractionRecord(
         query_id=_identifier(fields, "query_id", names),
         product_id=_identifier(fields, "product_id", names),
@@ -84,7 +85,7 @@ def convert_interaction(fields: Mapping[str, Any], names: Mapping[str, str] = {}
     return record
 
 
-def convert_qrel(fields: Mapping[str, Any], names: Mapping[str, str] = {}) -> QrelRecord:
+def convert_qrel(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES) -> QrelRecord:
     raw_grade = fields.get("grade")
     grade = _as_int(raw_grade)
     if grade is None or not 0 <= grade <= 3:
@@ -149,10 +150,11 @@ def validate_source(
     unreadable: set[Kind] = {kind for kind in (Kind.PRODUCTS, Kind.QUERIES) if source.table(kind) is None}
     frequencies: dict[str, int | None] = {}
     needs_segment: list[str] = []
-    total = sum(table.estimate() for table in source.tables)
+    estimates = [table.estimate() for table in source.tables]
+    total = sum(estimates)
     done = 0
     done_before_table = 0
-    for table in source.tables:
+    for table, estimate in zip(source.tables, estimates):
         convert = CONVERTERS[table.kind]
         seen = first_line[table.kind]
         for row in table.read():
@@ -183,7 +185,7 @@ def validate_source(
                 frequencies[record.query_id] = record.frequency
                 if record.segment is None:
                     needs_segment.append(record.query_id)
-        done_before_table += table.estimate()
+        done_before_table += estimate
         done = max(done, done_before_table)
         if progress is not None:
             progress("validate", min(done, total), total)
