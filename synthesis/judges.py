@@ -153,8 +153,8 @@ def judge_training_examples(*, dataset, negatives_per_positive: int = 3, seed: i
         for p in pool[:max(0, wanted)]:
             labelled[(q, p)] = JudgeExample(q, p, 0.0, "unclicked")
         wanted -= min(len(pool), max(0, wanted))
-        tries = 0
-        while wanted > 0 and product_pks and tries < wanted * 5:
+        tries, max_tries = 0, wanted * 10
+        while wanted > 0 and product_pks and tries < max_tries:
             tries += 1
             p = rng.choice(product_pks)
             if (q, p) not in labelled:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 MAX_REWRITE_CHARS = 120
 MAX_REWRITE_WORDS = 16
 
-_ITEM_PREFIX = re.compile(r"^\s*(?:[-*•·+]|\(?\d{1,2}[.):\]]|\(?[a-zA-Z][.)]\s|#+|>)\s*")
+_ITEM_PREFIX = re.compile(r"^\s*(?:[-*•·+]|\(?\d{1,2}(?:[.):\]](?!\d)|\s*-\s)|\(?[a-zA-Z][.)]\s|#+|>)\s*")
 _LABEL_PREFIX = re.compile(r"^\s*(?:rewrites?|query|search(?: query)?|keywords?|answer|output)\s*\d*\s*[:=-]\s*",
                            re.IGNORECASE)
 _PREAMBLE = re.compile(

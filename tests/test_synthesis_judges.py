@@ -1,0 +1,76 @@
+"""Relevance judges: training data from train qrels and logs (never test labels), metrics, a tiny cross-encoder."""
+import pytest
+
+from synthesis.judges import (CrossEncoderJudge, judge_metrics, judge_training_examples, load_cross_encoder,
+                              load_judge, split_by_query, train_cross_encoder)
+
+from .synthesis_support import CORPUS, make_catalogue, tiny_bert_folder
+
+
+@pytest.mark.django_db
+def test_examples_come_from_train_qrels_and_clicks_never_from_test_qrels():
+    dataset, products, queries = make_catalogue()
+    examples = judge_training_examples(dataset=dataset, negatives_per_positive=2, seed=1)
+    by_pair = {(e.query_pk, e.product_pk): e for e in examples}
+    # the qrel overrides the click on the same pair
+    assert by_pair[(queries["q1"].pk, products[0].pk)].source == "qrel"
+    assert by_pair[(queries["q1"].pk, products[0].pk)].label == 1.0
+    assert by_pair[(queries["q1"].pk, products[1].pk)].label == 0.0
+    assert by_pair[(queries["q4"].pk, products[2].pk)].source == "click"
+    # the unclicked logged product is the first negative picked
+    assert by_pair[(queries["q4"].pk, products[3].pk)].source == "unclicked"
+    # q2 only has test labels: none of them reaches training
+    assert not any(e.query_pk == queries["q2"].pk for e in examples)
+    negatives_q6 = [e for e in examples if e.query_pk == queries["q6"].pk and e.label < 0.5]
+    assert len(negatives_q6) == 4 and all(e.source == "random" for e in negatives_q6)
+
+
+@pytest.mark.django_db
+def test_validation_split_keeps_whole_queries_on_one_side():
+    dataset, _, _ = make_catalogue()
+    examples = judge_training_examples(dataset=dataset)
+    train, validation = split_by_query(examples, validation_share=0.3, seed=2)
+    assert validation and train
+    assert not {e.query_pk for e in train} & {e.query_pk for e in validation}
+    assert len(train) + len(validation) == len(examples)
+
+
+def test_metrics_on_a_hand_made_case():
+    metrics = judge_metrics(scores=[0.9, 0.6, 0.4, 0.2], labels=[1, 0, 1, 0])
+    assert metrics["accuracy"] == 0.5
+    assert metrics["auc"] == 0.75
+    assert judge_metrics(scores=[0.9], labels=[1])["auc"] is None
+
+
+def test_tiny_cross_encoder_learns_to_separate_relevant_from_irrelevant(tmp_path):
+    base = tiny_bert_folder(tmp_path / "bert", CORPUS + ["garden hose reel nozzle tractor tire valve printer toner"])
+    positives = [("sulfate free shampoo", "sulfate free curl shampoo"), ("fishing gift", "fishing rod and reel combo"),
+                 ("coffee mug", "insulated coffee mug with lid"), ("climbing chalk", "chalk bag climbing")]
+    negatives = [("sulfate free shampoo", "garden hose reel"), ("fishing gift", "tractor tire valve"),
+                 ("coffee mug", "printer toner cartridge"), ("climbing chalk", "garden hose nozzle")]
+    train = [(q, p, 1.0) for q, p in positives] + [(q, p, 0.0) for q, p in negatives]
+    out = train_cross_encoder(train=train * 8, base_model=str(base), out_dir=tmp_path / "judge", epochs=6,
+                              batch_size=8, learning_rate=3e-3, device="cpu")
+    judge = load_judge(path=str(out), device="cpu")
+    assert isinstance(judge, CrossEncoderJudge)
+    pos = [judge.score(q, [p])[0] for q, p in positives]
+    neg = [judge.score(q, [p])[0] for q, p in negatives]
+    assert all(0.0 <= s <= 1.0 for s in pos + neg)
+    assert judge_metrics(scores=pos + neg, labels=[1] * 4 + [0] * 4)["auc"] >= 0.9
+    assert judge.score("anything", []) == []
+
+
+def test_judge_thresholding_uses_scores_in_zero_one(tmp_path):
+    base = tiny_bert_folder(tmp_path / "bert")
+    judge = CrossEncoderJudge(model=load_cross_encoder(str(base), device="cpu", num_labels=1))
+    scores = judge.score("mug", ["coffee mug", "boots", "pasta"])
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_unknown_judge_backend_and_missing_artifact_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="Unknown judge backend"):
+        load_judge(backend="astrology")
+    with pytest.raises(FileNotFoundError):
+        load_judge(path=str(tmp_path / "nope"))
+    with pytest.raises(ValueError, match="trained judge version"):
+        load_judge()
