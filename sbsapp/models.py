@@ -262,3 +262,43 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.item_id}: {'skip' if self.skipped else self.preference}"
+
+
+class AutoJudgment(models.Model):
+    """A judge model's verdict on one item (automatic SBS), kept apart from the human `Judgment` rows.
+
+    The judge is blinded like an annotator: it is shown the two lists on random sides (`b_on_left`, drawn per
+    judge and item) and answers in screen terms (`choice`); `preference` is that answer turned toward system B
+    exactly as for humans. No human metric ever reads this table.
+    """
+
+    class Kind(models.TextChoices):
+        DCG = "dcg", "Relevance judge, DCG difference"
+        LLM = "llm", "LLM list comparison"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="auto_judgments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="auto_judgments")
+    judge_kind = models.CharField(max_length=8, choices=Kind.choices)
+    judge_name = models.CharField(max_length=200, help_text="The judge version's name or the LLM's model name.")
+    judge_version = models.ForeignKey("synthesis.JudgeVersion", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    b_on_left = models.BooleanField(help_text="The side the judge was shown system B on (drawn at random).")
+    choice = models.SmallIntegerField(choices=Judgment.Choice.choices, help_text="Screen terms, -2..+2.")
+    preference = models.SmallIntegerField(help_text="Toward system B, -2..+2.")
+    # {"a": [score per product in rank order], "b": [...]} for judges that score products (empty for the LLM).
+    product_scores = models.JSONField(default=dict, blank=True)
+    detail = models.JSONField(default=dict, blank=True, help_text="DCG values, the raw LLM answer, settings.")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "item"]
+        indexes = [models.Index(fields=["campaign", "judge_kind", "judge_name"])]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "judge_kind", "judge_name"], name="sbs_one_auto_judgment_per_judge"),
+            models.CheckConstraint(condition=models.Q(choice__gte=-2, choice__lte=2, preference__gte=-2,
+                                                      preference__lte=2), name="sbs_auto_choice_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.judge_kind}:{self.judge_name} on {self.item_id}: {self.preference}"
