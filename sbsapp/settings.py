@@ -187,6 +187,8 @@ SPECTACULAR_SETTINGS = {
         "ItemKindEnum": "sbsapp.models.Item.Kind",
         "RetrieverStatusEnum": "retrieval.models.RetrieverVersion.Status",
         "RetrieverKindEnum": "retrieval.models.RetrieverVersion.Kind",
+        "QueryTypeEnum": "retrieval.models.Query.QueryType",
+        "SegmentEnum": "retrieval.models.Query.Segment",
     },
 }
 

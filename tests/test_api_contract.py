@@ -62,6 +62,11 @@ def api_data(db, annotator, monkeypatch):
                     submit_key="contract")
     Job.objects.create(kind="synthesis", task_name="synthesis.tasks.ml_synthesize", status=Job.Status.RUNNING)
     install_fake_retrieval(monkeypatch, {})
+    # A generated config that passes every check would start a real synthesis (models, minutes): queue it only.
+    from sbsapp import jobs
+
+    send = jobs.send_job
+    monkeypatch.setattr(jobs, "send_job", lambda job: None if job.kind == "synthesis" else send(job))
     # A raw WSGI app closes the database connection at every request (Django's test client avoids that);
     # keep the test's connection (and its transaction) open for the run.
     request_started.disconnect(close_old_connections)

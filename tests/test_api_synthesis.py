@@ -103,3 +103,81 @@ def test_pair_filter_refuses_a_job_that_is_not_a_synthesis(analyst, synthesis_ru
     response = token_client(analyst).get("/api/synthesis/pairs/", {"job": imported.pk})
     assert response.status_code == 400
     assert "does not exist" in response.json()["message"]
+
+
+@pytest.fixture
+def ready_setup():
+    from synthesis.models import JudgeVersion
+    from tests.api_builders import build_version
+
+    dataset = build_dataset("synth-start")
+    strong = build_version("strong-hybrid", kind="hybrid", dataset=dataset)
+    baseline = build_version("baseline-dense", kind="dense", dataset=dataset)
+    judge = JudgeVersion.objects.create(dataset=dataset, name="judge-1", base_model="x", status="ready")
+    return {"dataset_id": dataset.pk, "retriever_version_id": strong.pk, "baseline_version_id": baseline.pk,
+            "judge_version_id": judge.pk}
+
+
+@pytest.fixture
+def sent_jobs(monkeypatch):
+    """Record jobs sent to the queue instead of running the (model-loading) synthesis in the test."""
+    from sbsapp import jobs
+
+    sent = []
+    monkeypatch.setattr(jobs, "send_job", lambda job: sent.append(job.pk))
+    return sent
+
+
+def test_admin_starts_a_synthesis_job_with_a_config(admin_user, ready_setup, sent_jobs):
+    body = {**ready_setup, "segments": ["tail"], "candidates": 3, "threshold": 0.7, "max_queries": 50}
+    response = token_client(admin_user).post("/api/synthesis/jobs/", body, format="json")
+    assert response.status_code == 201, response.json()
+    job = response.json()
+    assert job["kind"] == "synthesis" and job["status"] == "queued" and job["queue"] == "ml"
+    assert job["config"]["candidates"] == 3 and job["config"]["threshold"] == 0.7
+    assert job["config"]["rewriter_backend"] == "hf-local"  # defaults filled in by the service
+    assert sent_jobs == [job["id"]]
+
+
+def test_analyst_cannot_start_synthesis(analyst, ready_setup, sent_jobs):
+    response = token_client(analyst).post("/api/synthesis/jobs/", ready_setup, format="json")
+    assert response.status_code == 403
+    assert sent_jobs == [] and not Job.objects.filter(kind="synthesis").exists()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"candidates": 40}, "candidates: Ensure this value is less than or equal to 16."),
+    ({"segments": ["feet"]}, 'segments.0: "feet" is not a valid choice.'),
+    ({"temperature": 2}, "temperature: Unknown synthesis option."),
+    ({"judge_version_id": None}, "Invalid synthesis config: a cross-encoder judge needs judge_version_id"),
+    ({"dataset_id": 999999}, "Dataset #999999 does not exist."),
+    ({"judge_backend": "llm"}, "need OPENAI_BASE_URL"),
+])
+def test_bad_synthesis_configs_are_clear_400s(admin_user, ready_setup, sent_jobs, settings, change, message):
+    settings.OPENAI_BASE_URL = ""
+    response = token_client(admin_user).post("/api/synthesis/jobs/", {**ready_setup, **change}, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["message"]
+    assert sent_jobs == []
+
+
+def test_unready_versions_refuse_to_start(admin_user, ready_setup, sent_jobs):
+    from retrieval.models import RetrieverVersion
+
+    RetrieverVersion.objects.filter(pk=ready_setup["baseline_version_id"]).update(status="training")
+    response = token_client(admin_user).post("/api/synthesis/jobs/", ready_setup, format="json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "The baseline version 'baseline-dense' is training, not ready."
+
+
+def test_down_broker_is_a_503_and_leaves_no_job(admin_user, ready_setup, monkeypatch):
+    from sbsapp import jobs
+
+    def refuse(job):
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(jobs, "send_job", refuse)
+    response = token_client(admin_user).post("/api/synthesis/jobs/", ready_setup, format="json")
+    assert response.status_code == 503
+    assert "not reachable" in response.json()["message"]
+    assert not Job.objects.filter(kind="synthesis").exists()

@@ -229,3 +229,41 @@ class SyntheticPairSerializer(serializers.Serializer):
     found_by_original = serializers.BooleanField()
     rewrites = serializers.ListField(child=serializers.CharField(), help_text="Rewrites whose retrieval found it.")
     created_at = serializers.DateTimeField()
+
+
+class SynthesisStartSerializer(serializers.Serializer):
+    """A synthesis job's config: what to mine, how to rewrite, retrieve and judge. Omitted options take the
+    defaults of `synthesis.services.SynthesisConfig`; the stored config (with defaults) is the job's `config`."""
+
+    dataset_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    retriever_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
+                                                    help_text="The strong offline retriever (e.g. hybrid, large K).")
+    baseline_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
+                                                   help_text="The online baseline: decides the incremental flag.")
+    judge_backend = serializers.ChoiceField(choices=["cross-encoder", "llm"], required=False)
+    judge_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True,
+                                                help_text="A ready cross-encoder judge (needed for that backend).")
+    threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    rewriter_backend = serializers.ChoiceField(choices=["hf-local", "openai"], required=False)
+    rewriter_model = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    candidates = serializers.IntegerField(min_value=1, max_value=16, required=False, help_text="Rewrites per query.")
+    retrieve_k = serializers.IntegerField(min_value=1, max_value=2000, required=False)
+    baseline_k = serializers.IntegerField(min_value=1, max_value=2000, required=False)
+    max_pairs_per_query = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+    drop_logged = serializers.BooleanField(required=False)
+    segments = serializers.ListField(child=serializers.ChoiceField(choices=Query.Segment.choices), required=False)
+    max_clicks = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+    types = serializers.ListField(child=serializers.ChoiceField(choices=Query.QueryType.choices), required=False)
+    max_queries = serializers.IntegerField(min_value=1, max_value=10**7, required=False, allow_null=True)
+    llm_tagger = serializers.BooleanField(required=False)
+    chunk_size = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+    batch_size = serializers.IntegerField(min_value=1, max_value=4096, required=False)
+    device = serializers.CharField(max_length=32, required=False)
+    seed = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False)
+
+    def validate(self, attrs):
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown synthesis option."] for name in unknown})
+        return attrs

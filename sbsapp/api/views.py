@@ -39,6 +39,7 @@ from .serializers import (
     SearchQuerySerializer,
     SearchResultSerializer,
     SynthesisJobSerializer,
+    SynthesisStartSerializer,
     SyntheticPairSerializer,
 )
 from .throttles import ThrottleRefusedRequestsMixin
@@ -560,7 +561,7 @@ SYNTHESIS_JOB_EXAMPLE = {
         tags=["synthesis"],
     ),
 )
-class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
+class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = SynthesisJobSerializer
     permission_classes = [AnalystReadsAdminWrites]
     pagination_class = StandardPagination
@@ -575,6 +576,32 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelVi
         return jobs
 
     @extend_schema(
+        summary="Start a synthesis job (admins)",
+        description="Validates the config (types and ranges here, then that the dataset, both versions and the "
+                    "judge exist, belong together and are ready) and queues the job on the `ml` queue. Follow it "
+                    "at /api/synthesis/jobs/{id}/ and its pairs at /api/synthesis/pairs/?job={id}.",
+        request=SynthesisStartSerializer,
+        responses={201: SynthesisJobSerializer, **error_responses(400, 401, 403, 503)},
+        examples=[
+            OpenApiExample("Tail queries, cross-encoder judge", request_only=True, value={
+                "dataset_id": 1, "retriever_version_id": 3, "baseline_version_id": 2, "judge_version_id": 1,
+                "segments": ["tail"], "candidates": 4, "retrieve_k": 100, "threshold": 0.6, "max_queries": 500,
+            }),
+            OpenApiExample("Queued", response_only=True, status_codes=["201"], value={
+                **SYNTHESIS_JOB_EXAMPLE, "status": "queued", "stage": "", "done": 0, "total": 0, "percent": 0,
+                "synthesis": {"queries": 0, "queries_done": 0, "rewrites": 0, "candidates": 0, "kept_pairs": 0,
+                              "incremental_pairs": 0, "incremental_share": 0.0},
+            }),
+        ],
+        tags=["synthesis"],
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = SynthesisStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = start_synthesis(options=serializer.validated_data, user=request.user)
+        return Response(SynthesisJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
         summary="Cancel a synthesis job (admins)",
         description="Stops at the next query boundary; pairs written so far stay and a retry resumes from them. "
                     "A finished job answers 409.",
@@ -587,6 +614,20 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelVi
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return Response(SynthesisJobSerializer(cancel_active_job(job=self.get_object())).data)
+
+
+def start_synthesis(*, options: dict, user) -> Job:
+    """The API's start: the service's config and reference checks become 400s, a down broker a 503."""
+    from synthesis.services import SynthesisConfig, synthesis_job_start
+
+    try:
+        job = synthesis_job_start(config=SynthesisConfig.from_dict(dict(options)), user=user)
+    except ValueError as exc:
+        raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+    except BrokerUnavailable as exc:
+        raise ServiceUnavailable(str(exc)) from exc
+    job.refresh_from_db()
+    return job
 
 
 PAIR_EXAMPLE = {
