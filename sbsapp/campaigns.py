@@ -137,13 +137,11 @@ def campaign_generate_items(
     created = 0
     for start in range(0, len(todo), GENERATION_CHUNK):
         chunk = list(Query.objects.filter(pk__in=todo[start:start + GENERATION_CHUNK]).order_by("pk"))
-        hits = {
-            query.pk: (
-                search.retrieve(campaign.system_a, query.text, campaign.k),
-                search.retrieve(campaign.system_b, query.text, campaign.k),
-            )
-            for query in chunk
-        }
+        texts = [query.text for query in chunk]
+        # One batch per system and chunk: a dense version encodes the chunk's queries together.
+        hits_a = search.retrieve_many(campaign.system_a, texts, campaign.k)
+        hits_b = search.retrieve_many(campaign.system_b, texts, campaign.k)
+        hits = {query.pk: (a, b) for query, a, b in zip(chunk, hits_a, hits_b)}
         products = Product.objects.in_bulk(
             {hit.product_id for pair in hits.values() for hits_of_system in pair for hit in hits_of_system}
         )
@@ -156,7 +154,7 @@ def campaign_generate_items(
         Item.objects.bulk_create(items, ignore_conflicts=True)
         created += len(items)
         if on_progress:
-            on_progress(len(done) + min(start + GENERATION_CHUNK, len(todo)), len(query_ids), items=created)
+            on_progress(len(done) + min(start + GENERATION_CHUNK, len(todo)), len(query_ids), frozen=created)
     Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.GENERATING).update(status=Campaign.Status.ACTIVE)
     totals = campaign_item_counts(campaign=campaign)
     if log:

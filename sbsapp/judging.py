@@ -33,6 +33,10 @@ class AlreadyJudged(JudgingError):
     pass
 
 
+class NotOpen(JudgingError):
+    """The campaign is closed or the item withdrawn."""
+
+
 @dataclass
 class Verdict:
     """What the annotator entered on the judging page, in screen terms."""
@@ -161,9 +165,9 @@ def validate_verdict(*, item: Item, verdict: Verdict) -> None:
 
 def check_open(*, item: Item) -> None:
     if item.campaign.status != Campaign.Status.ACTIVE:
-        raise JudgingError("This campaign is not open for judging.")
+        raise NotOpen("This campaign is not open for judging.")
     if not item.is_active:
-        raise JudgingError("This item is no longer being judged.")
+        raise NotOpen("This item is no longer being judged.")
 
 
 def marks_by_product(*, item: Item, verdict: Verdict) -> dict[str, int]:

@@ -3,8 +3,6 @@ fake retrieval engine (so no test needs a trained model)."""
 from __future__ import annotations
 
 import itertools
-import sys
-import types
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -77,21 +75,17 @@ class FakeHit:
 
 
 def install_fake_retrieval(monkeypatch, lists: dict) -> list:
-    """Make `retrieval.search.retrieve(version, text, k)` answer from `lists[(version.name, text)]` (product pks),
-    whether or not the real module exists yet. Returns the list of calls made."""
-    import retrieval
-
+    """Make `retrieval.search.retrieve(version, text, k)` (and `retrieve_many`) answer from
+    `lists[(version.name, text)]` (product pks). Returns the list of (version, text, k) looked up."""
     calls: list = []
 
     def retrieve(version, text, k):
         calls.append((version.name, text, k))
         return [FakeHit(pk, 1.0 / (rank + 1)) for rank, pk in enumerate(lists.get((version.name, text), [])[:k])]
 
-    try:
-        from retrieval import search
-    except ImportError:
-        search = types.ModuleType("retrieval.search")
-        monkeypatch.setitem(sys.modules, "retrieval.search", search)
-        monkeypatch.setattr(retrieval, "search", search, raising=False)
+    from retrieval import search
+
     monkeypatch.setattr(search, "retrieve", retrieve, raising=False)
+    monkeypatch.setattr(search, "retrieve_many", lambda version, texts, k: [retrieve(version, t, k) for t in texts],
+                        raising=False)
     return calls

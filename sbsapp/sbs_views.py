@@ -1,0 +1,352 @@
+"""Thin HTTP layer of the SBS app: campaign pages for admins, dashboards for analysts, the judging page.
+
+The judging views never put a system name, a side assignment, a score or a database id into what they
+render: items are addressed by their random token and products by their screen position.
+"""
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from retrieval.models import Query
+
+from . import assignment, charts, selectors
+from .campaigns import (CampaignError, campaign_close, campaign_create, campaign_reopen,
+                        campaign_start_generation, item_set_gold)
+from .forms import CampaignForm, GoldForm, JudgeForm, SkipForm
+from .jobs import BrokerUnavailable
+from .judging import (UNDO_WINDOW, AlreadyJudged, ItemAlreadyFull, JudgingError, NotOpen, judgment_skip,
+                      judgment_submit, judgment_undo)
+from .metrics import campaign_metrics
+from .models import Campaign, Item, Judgment
+from .roles import is_admin, is_analyst, is_annotator
+
+QUERY_TYPE_LABELS = dict(Query.QueryType.choices)
+SCALE = [
+    (-2, "1", "Left much better"),
+    (-1, "2", "Left better"),
+    (0, "3", "About the same"),
+    (1, "4", "Right better"),
+    (2, "5", "Right much better"),
+]
+REASON_KEYS = {"relevance": "r", "intent": "i", "diversity": "v", "missing": "m", "other": "o"}
+ITEMS_PER_PAGE = 50
+
+
+def role_required(check, message: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not check(request.user):
+                return HttpResponseForbidden(message)
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator
+
+
+annotator_required = role_required(is_annotator, "Only annotators can judge.")
+analyst_required = role_required(is_analyst, "Only analysts can see campaign results.")
+admin_required = role_required(is_admin, "Only admins can manage campaigns.")
+
+
+# ------------------------------------------------------------------------------------------------ campaigns
+
+
+@login_required
+def campaign_list(request):
+    user = request.user
+    if not (is_annotator(user) or is_analyst(user)):
+        return HttpResponseForbidden("Your account has no SBS role yet; ask an admin.")
+    campaigns = list(selectors.campaigns_for_user(user=user))
+    rows = [
+        {
+            "campaign": campaign,
+            "progress": selectors.campaign_progress(campaign=campaign) if is_analyst(user) else None,
+            "mine": selectors.annotator_progress(campaign=campaign, annotator=user)
+            if is_annotator(user) and campaign.status == Campaign.Status.ACTIVE else None,
+        }
+        for campaign in campaigns
+    ]
+    return render(request, "sbs/campaign_list.html", {"rows": rows})
+
+
+@admin_required
+def campaign_new(request):
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = campaign_create(
+                name=data["name"], instructions=data["instructions"], system_a=data["system_a"],
+                system_b=data["system_b"], segments=data["segments"], query_types=data["query_types"],
+                sample_size=data["sample_size"], seed=data["seed"], k=data["k"],
+                judgments_per_item=data["judgments_per_item"], control_share=data["control_share"],
+                identical_lists=data["identical_lists"], reservation_minutes=data["reservation_minutes"],
+                user=request.user,
+            )
+        except CampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if data["generate_now"]:
+                start_generation(request, campaign)
+            return redirect("sbs:dashboard", pk=campaign.pk)
+    return render(request, "sbs/campaign_form.html", {"form": form})
+
+
+def start_generation(request, campaign: Campaign) -> None:
+    try:
+        campaign_start_generation(campaign=campaign, user=request.user)
+        messages.success(request, "Freezing both result lists; the campaign opens when the job is done.")
+    except (CampaignError, BrokerUnavailable) as exc:
+        messages.error(request, str(exc))
+
+
+@admin_required
+@require_POST
+def campaign_generate(request, pk: int):
+    start_generation(request, get_object_or_404(Campaign, pk=pk))
+    return redirect("sbs:dashboard", pk=pk)
+
+
+@admin_required
+@require_POST
+def campaign_status(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    action = request.POST.get("action")
+    try:
+        if action == "close":
+            campaign_close(campaign=campaign)
+            messages.success(request, "Campaign closed: no more judgments are taken.")
+        elif action == "reopen":
+            campaign_reopen(campaign=campaign)
+            messages.success(request, "Campaign reopened.")
+        else:
+            messages.error(request, "Unknown action.")
+    except CampaignError as exc:
+        messages.error(request, str(exc))
+    return redirect("sbs:dashboard", pk=pk)
+
+
+# ------------------------------------------------------------------------------------------------ dashboard
+
+
+@analyst_required
+def campaign_dashboard(request, pk: int):
+    campaign = get_object_or_404(Campaign.objects.select_related("system_a", "system_b", "generation_job"), pk=pk)
+    page = Paginator(selectors.item_rows(campaign=campaign), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"campaign": campaign, "page": page, "job": campaign.generation_job, **dashboard_context(campaign)}
+    return render(request, "sbs/dashboard.html", context)
+
+
+@analyst_required
+def campaign_dashboard_live(request, pk: int):
+    """The numbers and charts part of the dashboard, re-polled by htmx while the campaign is open."""
+    campaign = get_object_or_404(Campaign.objects.select_related("system_a", "system_b"), pk=pk)
+    return render(request, "sbs/_dashboard_metrics.html", {"campaign": campaign, **dashboard_context(campaign)})
+
+
+def dashboard_context(campaign: Campaign) -> dict:
+    metrics = campaign_metrics(campaign)
+    return {
+        "metrics": metrics,
+        "ci_plot": charts.ci_plot(metrics),
+        "segment_bars": charts.gsb_bars([{**metrics["overall"], "group": "overall"}] + metrics["by_segment"]),
+        "type_bars": charts.gsb_bars(metrics["by_query_type"]),
+    }
+
+
+@analyst_required
+def item_detail(request, token: str):
+    item = get_object_or_404(Item.objects.select_related("campaign__system_a", "campaign__system_b"), token=token)
+    judgments = list(selectors.item_judgments(item=item))
+    mark_lists = {}
+    for key, results in (("a", item.results_a), ("b", item.results_b)):
+        mark_lists[key] = [
+            {"p": product, "rank": rank + 1,
+             "marks": [j.marks[str(product["product"])] for j in judgments if str(product["product"]) in j.marks]}
+            for rank, product in enumerate(results)
+        ]
+    form = GoldForm(initial={"expected_preference": item.expected_preference})
+    return render(request, "sbs/item_detail.html", {
+        "item": item, "campaign": item.campaign, "judgments": judgments, "lists": mark_lists, "gold_form": form,
+        "choice_labels": dict(Judgment.Choice.choices),
+    })
+
+
+@analyst_required
+@require_POST
+def item_gold(request, token: str):
+    item = get_object_or_404(Item, token=token)
+    form = GoldForm(request.POST)
+    if form.is_valid():
+        try:
+            item_set_gold(item=item, expected_preference=form.cleaned_data["expected_preference"])
+            messages.success(request, "Saved.")
+        except CampaignError as exc:
+            messages.error(request, str(exc))
+    else:
+        messages.error(request, "Choose an expected answer.")
+    return redirect("sbs:item_detail", token=token)
+
+
+# ------------------------------------------------------------------------------------------------- judging
+
+
+@annotator_required
+def judge(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if campaign.status != Campaign.Status.ACTIVE:
+        messages.info(request, "This campaign is not open for judging.")
+        return redirect("sbs:campaign_list")
+    item = assignment.next_item(campaign=campaign, annotator=request.user)
+    return render(request, "sbs/judge.html", {"campaign": campaign,
+                                              **panel_context(campaign=campaign, user=request.user, item=item)})
+
+
+@annotator_required
+@require_POST
+def judge_submit(request, token: str):
+    item = get_object_or_404(Item.objects.select_related("campaign"), token=token)
+    form = JudgeForm(request.POST)
+    if not form.is_valid():
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        return answer_with_item(request, item, error=error, entered=request.POST)
+    try:
+        judgment_submit(item=item, annotator=request.user, verdict=form.verdict(),
+                        submit_key=form.cleaned_data["submit_key"])
+    except (AlreadyJudged, ItemAlreadyFull, NotOpen) as exc:
+        return answer_with_next(request, item.campaign, notice=str(exc))
+    except JudgingError as exc:
+        return answer_with_item(request, item, error=str(exc), entered=request.POST)
+    return answer_with_next(request, item.campaign, notice="Saved.")
+
+
+@annotator_required
+@require_POST
+def judge_skip(request, token: str):
+    item = get_object_or_404(Item.objects.select_related("campaign"), token=token)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        return answer_with_item(request, item, error="This form is out of date; please try again.",
+                                entered=request.POST)
+    try:
+        judgment_skip(item=item, annotator=request.user, submit_key=form.cleaned_data["submit_key"],
+                      comment=form.cleaned_data["comment"])
+    except JudgingError as exc:
+        return answer_with_next(request, item.campaign, notice=str(exc))
+    return answer_with_next(request, item.campaign, notice="Skipped.")
+
+
+@annotator_required
+@require_POST
+def judge_undo(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        item, undone = judgment_undo(campaign=campaign, annotator=request.user)
+    except JudgingError as exc:
+        return answer_with_next(request, campaign, notice=str(exc))
+    return answer_with_item(request, item, notice="Your last answer was taken back; change it and submit again.",
+                            entered=entered_from_judgment(item, undone))
+
+
+def answer_with_next(request, campaign: Campaign, *, notice: str = ""):
+    if not request.htmx:
+        if notice:
+            messages.info(request, notice)
+        return redirect("sbs:judge", pk=campaign.pk)
+    item = assignment.next_item(campaign=campaign, annotator=request.user)
+    return render(request, "sbs/_judge_panel.html",
+                  panel_context(campaign=campaign, user=request.user, item=item, notice=notice))
+
+
+def answer_with_item(request, item: Item, *, error: str = "", notice: str = "", entered=None):
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        if notice:
+            messages.info(request, notice)
+        return redirect("sbs:judge", pk=item.campaign_id)
+    return render(request, "sbs/_judge_panel.html", panel_context(
+        campaign=item.campaign, user=request.user, item=item, error=error, notice=notice, entered=entered))
+
+
+def entered_from_judgment(item: Item, judgment: Judgment) -> dict:
+    """Form values that show an undone judgment again (marks mapped back to screen positions)."""
+    entered = {"choice": "" if judgment.choice is None else str(judgment.choice),
+               "comment": judgment.comment, "reasons": judgment.reasons}
+    left, right = item.lists_left_right()
+    for side, shown in (("l", left), ("r", right)):
+        for position, product in enumerate(shown):
+            grade = judgment.marks.get(str(product["product"]))
+            if grade is not None:
+                entered[f"mark-{side}-{position}"] = str(grade)
+    return entered
+
+
+def panel_context(*, campaign: Campaign, user, item: Item | None, error: str = "", notice: str = "",
+                  entered=None) -> dict:
+    """Everything the judging panel shows, in screen terms only."""
+    entered = entered or {}
+    reasons_entered = entered.getlist("reasons") if hasattr(entered, "getlist") else entered.get("reasons", [])
+    last = Judgment.objects.filter(campaign=campaign, annotator=user).order_by("-created_at").values_list(
+        "created_at", flat=True).first()
+    context = {
+        "campaign": campaign,
+        "item": item,
+        "error": error,
+        "notice": notice,
+        "progress": selectors.annotator_progress(campaign=campaign, annotator=user),
+        "can_undo": last is not None and timezone.now() - last <= UNDO_WINDOW,
+        "undo_minutes": int(UNDO_WINDOW.total_seconds() // 60),
+        "reason_keys": REASON_KEYS,
+    }
+    if item is None:
+        return context
+    left, right = item.lists_left_right()
+    context.update({
+        "submit_key": uuid.uuid4().hex,
+        "query_type": QUERY_TYPE_LABELS.get(item.query_type, item.query_type),
+        "sides": [
+            {"name": "Left", "key": "l", "cards": cards(left, "l", entered)},
+            {"name": "Right", "key": "r", "cards": cards(right, "r", entered)},
+        ],
+        "scale": [{"value": v, "key": key, "label": label, "checked": str(entered.get("choice", "")) == str(v)}
+                  for v, key, label in SCALE],
+        "reasons": [{"value": value, "label": label, "key": REASON_KEYS[value], "checked": value in reasons_entered}
+                    for value, label in Judgment.Reason.choices],
+        "comment": entered.get("comment", ""),
+    })
+    return context
+
+
+def cards(results: list[dict], side: str, entered) -> list[dict]:
+    return [
+        {
+            "position": position,
+            "rank": position + 1,
+            "field": f"mark-{side}-{position}",
+            "mark": entered.get(f"mark-{side}-{position}", ""),
+            "title": product["title"],
+            "brand": product.get("brand", ""),
+            "category": product.get("category", ""),
+            "price": product.get("price"),
+            "description": product.get("description", ""),
+        }
+        for position, product in enumerate(results)
+    ]
+
+
+@annotator_required
+def history(request):
+    page = Paginator(selectors.annotator_history(annotator=request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "sbs/history.html", {"page": page, "choice_labels": dict(Judgment.Choice.choices)})

@@ -1,0 +1,66 @@
+"""Template filters and tags of the SBS pages: plain product text, safe Markdown, number formats, home cards."""
+import html
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from ..markdown_render import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def plain_text(value) -> str:
+    """Catalogue text as the shopper would read it: entities decoded (`&amp;` -> `&`), then autoescaped as usual,
+    so markup in titles is shown as text and never interpreted."""
+    return html.unescape(str(value)) if value is not None else ""
+
+
+@register.filter
+def markdown_safe(value: str) -> str:
+    return mark_safe(render_markdown(value))  # sanitised by nh3 in render_markdown
+
+
+@register.filter
+def signed(value, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.{int(digits)}f}"
+
+
+@register.filter
+def percent(value, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:.{int(digits)}f}%"
+
+
+@register.filter
+def number(value, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{int(digits)}f}"
+
+
+@register.filter
+def pvalue(value) -> str:
+    if value is None:
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+@register.inclusion_tag("sbs/_home_cards.html", takes_context=True)
+def sbs_home_cards(context):
+    """Cards for the home page: the annotator's open campaigns, the analyst's dashboards."""
+    from ..roles import is_analyst, is_annotator
+    from ..selectors import campaigns_for_user
+
+    user = context["user"]
+    campaigns = list(campaigns_for_user(user=user)[:8]) if user.is_authenticated else []
+    return {
+        "user": user,
+        "campaigns": campaigns,
+        "show_queue": is_annotator(user),
+        "show_dashboards": is_analyst(user),
+        "active": [c for c in campaigns if c.status == "active"],
+    }
