@@ -112,7 +112,8 @@ class JudgeExample:
     query_pk: int
     product_pk: int
     label: float
-    source: str  # qrel | click | unclicked | random
+    source: str  # qrel | click | unclicked | random | sbs (extra labelled pairs)
+    weight: float = 1.0  # how much the example counts in training (extra pairs carry annotator-quality weights)
 
 
 def judge_training_examples(*, dataset, negatives_per_positive: int = 3, seed: int = 13) -> list[JudgeExample]:
@@ -174,6 +175,51 @@ def split_by_query(examples: Sequence[JudgeExample], *, validation_share: float,
     return [e for e in examples if e.query_pk not in held], [e for e in examples if e.query_pk in held]
 
 
+def read_extra_examples(path: str | Path) -> list[JudgeExample]:
+    """Extra labelled pairs from a JSONL file, one `{"query_pk", "product_pk", "label", "weight", "source"}` a line
+    (written e.g. by `sbsapp.closed_loop` from SBS per-product marks)."""
+    import json
+
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                example = JudgeExample(int(row["query_pk"]), int(row["product_pk"]), float(row["label"]),
+                                       str(row.get("source", "extra")), float(row.get("weight", 1.0)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not an extra labelled pair ({exc})") from exc
+            if not 0 <= example.label <= 1 or example.weight <= 0:
+                raise ValueError(f"{path}:{number}: label must be in [0, 1] and weight > 0")
+            examples.append(example)
+    return examples
+
+
+def add_extra_examples(*, train: Sequence[JudgeExample], validation: Sequence[JudgeExample],
+                       extra: Sequence[JudgeExample]) -> tuple[list[JudgeExample], dict]:
+    """The training side with extra labelled pairs added; validation is left exactly as it was.
+
+    An extra pair on a validation query is dropped (validation must stay unseen, and the same held-out set as a
+    judge trained without extras). A pair a `train` qrel already labels keeps the qrel; an extra pair replaces a
+    label derived from the logs (click / unclicked / random). Returns (train, counts).
+    """
+    held_out = {e.query_pk for e in validation}
+    merged = {(e.query_pk, e.product_pk): e for e in train}
+    counts = {"extra": len(extra), "added": 0, "replaced_log_label": 0, "kept_qrel": 0, "on_validation_queries": 0}
+    for example in extra:
+        key = (example.query_pk, example.product_pk)
+        if example.query_pk in held_out:
+            counts["on_validation_queries"] += 1
+        elif key in merged and merged[key].source == "qrel":
+            counts["kept_qrel"] += 1
+        else:
+            counts["replaced_log_label" if key in merged else "added"] += 1
+            merged[key] = example
+    return sorted(merged.values(), key=lambda e: (e.query_pk, e.product_pk)), counts
+
+
 def judge_metrics(*, scores: Sequence[float], labels: Sequence[float], threshold: float = 0.5) -> dict:
     """Accuracy at `threshold` and ROC AUC of judge scores against labels binarised at 0.5."""
     from sklearn.metrics import roc_auc_score
@@ -189,8 +235,10 @@ def judge_metrics(*, scores: Sequence[float], labels: Sequence[float], threshold
 def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: str, out_dir: Path,
                         epochs: int = 1, batch_size: int = 32, learning_rate: float = 2e-5, max_length: int = 256,
                         seed: int = 13, device: str = "auto",
-                        progress: Callable[[int, int], None] | None = None) -> Path:
-    """Fine-tune a 1-logit cross-encoder on (query text, product text, label in [0,1]) with binary cross-entropy.
+                        progress: Callable[[int, int], None] | None = None,
+                        weights: Sequence[float] | None = None) -> Path:
+    """Fine-tune a 1-logit cross-encoder on (query text, product text, label in [0,1]) with binary cross-entropy
+    (weighted per example when `weights` are given and not all 1: `judge_losses.WeightedBinaryCrossEntropyLoss`).
 
     The training loop is sentence-transformers' `CrossEncoderTrainer`; `progress(step, total)` is called every
     few steps (and may raise to cancel). The model is saved to `out_dir`.
@@ -204,8 +252,17 @@ def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: 
         raise ValueError("No training examples: the dataset has no train qrels and no clicked logs.")
     model = load_cross_encoder(base_model, device=device, num_labels=1)
     model.max_length = max_length
-    data = Dataset.from_dict({"query": [t[0] for t in train], "product": [t[1] for t in train],
-                              "label": [float(t[2]) for t in train]})
+    loss_class = BinaryCrossEntropyLoss
+    labels: list = [float(t[2]) for t in train]
+    if weights is not None:
+        if len(weights) != len(train) or min(weights, default=1.0) <= 0:
+            raise ValueError("weights must give one positive weight per training example.")
+        if any(w != 1.0 for w in weights):
+            from .judge_losses import WeightedBinaryCrossEntropyLoss
+
+            loss_class = WeightedBinaryCrossEntropyLoss
+            labels = [[label, float(w)] for label, w in zip(labels, weights)]
+    data = Dataset.from_dict({"query": [t[0] for t in train], "product": [t[1] for t in train], "label": labels})
 
     class ReportProgress(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -216,7 +273,7 @@ def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: 
         output_dir=str(out_dir / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, warmup_steps=0.1, seed=seed, save_strategy="no", report_to=[],
         logging_steps=50, disable_tqdm=True, use_cpu=str(model.device) == "cpu", dataloader_num_workers=0)
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=BinaryCrossEntropyLoss(model),
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss_class(model),
                                   callbacks=[ReportProgress()])
     trainer.train()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -343,8 +343,8 @@ def judge_training_work(ctx: JobContext) -> dict:
     from retrieval.models import Product, Query
     from retrieval.product_text import product_text, validate_fields
 
-    from .judges import (CrossEncoderJudge, judge_metrics, judge_training_examples, load_cross_encoder,
-                         split_by_query, train_cross_encoder)
+    from .judges import (CrossEncoderJudge, add_extra_examples, judge_metrics, judge_training_examples,
+                         load_cross_encoder, read_extra_examples, split_by_query, train_cross_encoder)
 
     version = JudgeVersion.objects.get(pk=ctx.config["judge_version_id"])
     params = version.hyperparams
@@ -357,6 +357,11 @@ def judge_training_work(ctx: JobContext) -> dict:
             examples = sorted(random.Random(params["seed"]).sample(examples, params["max_examples"]),
                               key=lambda e: (e.query_pk, e.product_pk))
         train, validation = split_by_query(examples, validation_share=params["validation_share"], seed=params["seed"])
+        extra_counts = None
+        if params.get("extra_examples_path"):  # e.g. SBS per-product marks (sbsapp.closed_loop): training side only
+            train, extra_counts = add_extra_examples(train=train, validation=validation,
+                                                     extra=read_extra_examples(params["extra_examples_path"]))
+            examples = sorted([*train, *validation], key=lambda e: (e.query_pk, e.product_pk))
         query_text = dict(Query.objects.filter(pk__in={e.query_pk for e in examples}).values_list("pk", "text"))
         product_rows = {row["pk"]: row for row in
                         Product.objects.filter(pk__in={e.product_pk for e in examples}).values("pk", *fields)}
@@ -370,6 +375,8 @@ def judge_training_work(ctx: JobContext) -> dict:
         manifest = {"examples": len(examples), "train": len(train), "validation": len(validation),
                     "by_source": sources, "queries": len({e.query_pk for e in examples}),
                     "labels": "train qrels (grade/3) + clicks (1) + unclicked/random (0); no test qrels"}
+        if extra_counts is not None:
+            manifest["extra_examples"] = {"path": params["extra_examples_path"], **extra_counts}
         JudgeVersion.objects.filter(pk=version.pk).update(manifest=manifest)
         ctx.log(f"judge examples: {manifest}")
         ctx.stage("training")
@@ -377,7 +384,8 @@ def judge_training_work(ctx: JobContext) -> dict:
         train_cross_encoder(train=as_triples(train), base_model=version.base_model, out_dir=out_dir,
                             epochs=params["epochs"], batch_size=params["batch_size"],
                             learning_rate=params["learning_rate"], seed=params["seed"],
-                            progress=lambda done, total: ctx.progress(done, total))
+                            progress=lambda done, total: ctx.progress(done, total),
+                            weights=[e.weight for e in train])
         ctx.stage("validating", total=len(validation))
         metrics: dict = {"n": 0, "accuracy": None, "auc": None}
         if validation:
@@ -390,12 +398,39 @@ def judge_training_work(ctx: JobContext) -> dict:
                                                              for e in group])
                 labels += [e.label for e in group]
             metrics = judge_metrics(scores=scores, labels=labels)
+            if params.get("compare_with_judge_version_id"):  # the older judge on the very same validation set
+                older = JudgeVersion.objects.get(pk=params["compare_with_judge_version_id"])
+                metrics["baseline"] = {"judge_version": older.name,
+                                       **judge_validation_metrics(judge_version=older, examples=validation,
+                                                                  query_text=query_text)}
         JudgeVersion.objects.filter(pk=version.pk).update(artifact_path=str(out_dir), metrics=metrics,
                                                           status=JudgeVersion.Status.READY)
         return {"judge_version": version.name, "metrics": metrics, "manifest": manifest}
     except Exception:
         JudgeVersion.objects.filter(pk=version.pk).update(status=JudgeVersion.Status.FAILED)
         raise
+
+
+def judge_validation_metrics(*, judge_version: JudgeVersion, examples, query_text: dict[int, str]) -> dict:
+    """Accuracy and AUC of a trained judge version on labelled examples, reading products with its own fields."""
+    from itertools import groupby
+
+    from retrieval.models import Product
+    from retrieval.product_text import product_text, validate_fields
+
+    from .judges import judge_metrics, load_judge
+
+    fields = validate_fields(judge_version.hyperparams.get("fields"))
+    rows = {row["pk"]: row for row in
+            Product.objects.filter(pk__in={e.product_pk for e in examples}).values("pk", *fields)}
+    judge = load_judge(judge_version=judge_version)
+    scores: list[float] = []
+    labels: list[float] = []
+    for query_pk, group in groupby(sorted(examples, key=lambda e: e.query_pk), key=lambda e: e.query_pk):
+        group = list(group)
+        scores += judge.score(query_text[query_pk], [product_text(rows[e.product_pk], fields) for e in group])
+        labels += [e.label for e in group]
+    return judge_metrics(scores=scores, labels=labels)
 
 
 # --- treatment retriever ----------------------------------------------------------------------------------------
