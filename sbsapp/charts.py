@@ -5,9 +5,9 @@
 """
 from __future__ import annotations
 
-PLOT_WIDTH = 640
+PLOT_WIDTH = 720
 LABEL_WIDTH = 170
-RIGHT_MARGIN = 70
+RIGHT_MARGIN = 120
 ROW_HEIGHT = 26
 TOP = 24
 

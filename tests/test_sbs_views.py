@@ -310,3 +310,18 @@ def test_home_page_shows_the_queue_to_annotators(annotator):
     assert "Kitchen tail SBS" in html and reverse("sbs:judge", args=[campaign.pk]) in html
     other = make_user("nobody", None)
     assert client_for(other).get(reverse("sbs:campaign_list")).status_code == 403
+
+
+def test_admin_pages_list_campaigns_items_and_judgments(admin_user, annotator):
+    campaign = make_campaign()
+    item = make_item(campaign=campaign)
+    Judgment.objects.create(item=item, campaign=campaign, annotator=annotator, choice=0, preference=0,
+                            b_on_left=False, submit_key="k-admin")
+    client = client_for(admin_user)
+    for model in ("campaign", "item", "judgment"):
+        assert client.get(f"/admin/sbsapp/{model}/").status_code == 200, model
+    assert client.get(f"/admin/sbsapp/item/{item.pk}/change/").status_code == 200
+    response = client.post("/admin/sbsapp/campaign/", {"action": "close_campaigns", "_selected_action": [campaign.pk]})
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.CLOSED

@@ -44,9 +44,10 @@ def number(value, digits: int = 3) -> str:
 
 @register.filter
 def pvalue(value) -> str:
+    """'p = 0.042' or 'p < 0.001'."""
     if value is None:
-        return "—"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+        return "p —"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
 @register.inclusion_tag("sbs/_home_cards.html", takes_context=True)
