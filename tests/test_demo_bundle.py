@@ -64,8 +64,9 @@ def test_titles_read_like_varied_marketplace_titles(bundle):
     noun_in_title = sum(item.product_type.noun in item.row["title"] for item in bundle.items)
     assert noun_in_title == len(bundle.items)
     # Titles name key attributes: most carry at least one of the product's attribute values.
-    with_attribute = sum(any(value.removesuffix(" Years") in item.row["title"] for value in item.row["attributes"].values())
-                         for item in bundle.items)
+    with_attribute = sum(
+        any(value.removesuffix(" Years") in item.row["title"] for value in item.row["attributes"].values())
+        for item in bundle.items)
     assert with_attribute / len(bundle.items) > 0.9
 
 

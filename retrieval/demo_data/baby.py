@@ -41,7 +41,8 @@ TYPES = [
          use="letting little ones gnaw frozen fruit and purees safely",
          queries="fruit feeder|mesh feeder", related="teether:1"),
     kind("bodysuits", f"{WEAR} > Bodysuits", "Short Sleeve Bodysuits", brands=BABY_BRANDS, price=(14, 34),
-         attrs="age_range=0-3 Months|3-6 Months|6-12 Months|12-18 Months; pack=5-Pack|7-Pack; material=Organic Cotton|Cotton Blend",
+         attrs="age_range=0-3 Months|3-6 Months|6-12 Months|12-18 Months; "
+               "pack=5-Pack|7-Pack; material=Organic Cotton|Cotton Blend",
          features="Lap Shoulders|Snap Closure|Tagless",
          use="everyday layers that are easy to change",
          queries="onesies|baby bodysuits|baby clothes"),

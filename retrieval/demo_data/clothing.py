@@ -26,7 +26,8 @@ TYPES = [
          use="keeping shoes dry over wet pavements",
          queries="shoe covers|rain shoe covers"),
     kind("sweater", f"{KNIT} > Sweaters", "Crewneck Sweater", brands=APPAREL_BRANDS, price=(29, 119),
-         attrs="material=Merino Wool|Cashmere Blend|Organic Cotton|Acrylic Knit|Wool Blend; size=S|M|L|XL; colour=Oatmeal|Charcoal|Forest|Navy",
+         attrs="material=Merino Wool|Cashmere Blend|Organic Cotton|Acrylic Knit|Wool Blend; "
+               "size=S|M|L|XL; colour=Oatmeal|Charcoal|Forest|Navy",
          features="Ribbed Cuffs|Relaxed Fit|Pill Resistant",
          use="a warm everyday layer",
          queries="sweater|crewneck sweater|jumper", related="fleece_jacket:2"),
@@ -76,7 +77,8 @@ TYPES = [
          use="finishing a formal outfit",
          queries="tie|neck tie"),
     kind("hiking_boots", f"{SHOES} > Hiking", "Waterproof Hiking Boots", brands=APPAREL_BRANDS, price=(69, 189),
-         attrs="material=Full Grain Leather|Suede and Mesh|Synthetic Mesh|Recycled Synthetic; size=7|8|9|10|11|12; colour=Brown|Grey|Black",
+         attrs="material=Full Grain Leather|Suede and Mesh|Synthetic Mesh|Recycled Synthetic; "
+               "size=7|8|9|10|11|12; colour=Brown|Grey|Black",
          features="Lugged Outsole|Ankle Support|Breathable Membrane",
          use="grip and dry feet on muddy, rocky trails",
          queries="hiking boots|hiking shoes|waterproof boots"),

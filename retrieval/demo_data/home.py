@@ -16,9 +16,10 @@ TYPES = [
                "bed_size=Twin XL|Full|Queen|King; colour=White|Sage|Slate Grey|Sand",
          features="Deep Pockets|Breathable Weave|Wrinkle Resistant|4-Piece",
          use="dressing the bed in soft sheets suited to the season",
-         queries="sheet set|bed sheets|queen sheets", related="duvet_cover:1"),
+         queries="sheet set|bed sheets", related="duvet_cover:1"),
     kind("duvet_cover", f"{BED} > Duvet Covers", "Duvet Cover Set", brands=HOME_BRANDS, price=(39, 129),
-         attrs="material=Cotton Percale|Washed Linen|Microfiber; bed_size=Twin XL|Full|Queen|King; colour=White|Terracotta|Navy",
+         attrs="material=Cotton Percale|Washed Linen|Microfiber; "
+               "bed_size=Twin XL|Full|Queen|King; colour=White|Terracotta|Navy",
          features="Button Closure|Corner Ties|2 Pillow Shams",
          use="covering and protecting a duvet insert",
          queries="duvet cover", related="sheet_set:1"),
@@ -59,7 +60,8 @@ TYPES = [
          use="refreshing a worn sofa and protecting it from stains",
          queries="sofa cover|couch cover|slipcover", related="furniture_protector:2"),
     kind("furniture_protector", f"{FURN} > Sofa Covers", "Quilted Couch Protector", brands=HOME_BRANDS,
-         price=(24, 69), attrs="material=Quilted Microfiber|Waterproof Polyester|Faux Leather; size=Chair|Loveseat|Sofa; colour=Grey|Chocolate|Taupe",
+         price=(24, 69), attrs="material=Quilted Microfiber|Waterproof Polyester|Faux Leather; "
+                               "size=Chair|Loveseat|Sofa; colour=Grey|Chocolate|Taupe",
          features="Non-Slip Backing|Reversible|Elastic Straps",
          use="guarding seat cushions from pet hair, claws and spills",
          queries="couch protector|furniture protector", related="sofa_slipcover:2"),
@@ -69,7 +71,8 @@ TYPES = [
          use="keeping water inside the tub",
          queries="shower curtain|shower curtain liner"),
     kind("bath_towels", f"{BATH} > Towels", "Bath Towel Set", brands=HOME_BRANDS, price=(24, 79),
-         attrs="material=Turkish Cotton|Egyptian Cotton|Bamboo Blend; pieces=2-Piece|4-Piece|6-Piece; colour=White|Charcoal|Sage",
+         attrs="material=Turkish Cotton|Egyptian Cotton|Bamboo Blend; "
+               "pieces=2-Piece|4-Piece|6-Piece; colour=White|Charcoal|Sage",
          features="600 GSM|Quick Dry|Absorbent",
          use="drying off after a bath or shower",
          queries="bath towels|towel set"),

@@ -18,7 +18,8 @@ TYPES = [
          use="sealing bowls, cans and cut fruit airtight",
          queries="silicone lids|stretch lids"),
     kind("glass_containers", f"{STORE} > Containers", "Glass Meal Prep Containers", brands=KITCHEN_BRANDS,
-         price=(19, 49), attrs="pieces=5-Pack|10-Pack|18-Piece; compartments=1 Compartment|2 Compartments|3 Compartments",
+         price=(19, 49), attrs="pieces=5-Pack|10-Pack|18-Piece; "
+                               "compartments=1 Compartment|2 Compartments|3 Compartments",
          features="Snap-Lock Lids|Oven and Microwave Safe|Leak Proof",
          use="storing leftovers and portioned lunches",
          queries="glass food containers|meal prep containers|food storage containers"),

@@ -22,7 +22,8 @@ NEEDS = [
     need("babyproofing", [
         "knowledge: how to babyproof a house for a crawling infant",
         "qa: my 9 month old just started crawling, what should I secure",
-    ], wants="outlet_covers cabinet_locks baby_gate corner_guards furniture_anchors", wrong="baby_monitor baby_carrier"),
+    ], wants="outlet_covers cabinet_locks baby_gate corner_guards furniture_anchors",
+        wrong="baby_monitor baby_carrier"),
     need("teething", [
         "knowledge: 6 month old is teething and cranky",
         "qa: what soothes sore gums when new teeth come in",

@@ -14,7 +14,7 @@ TYPES = [
          attrs="capacity=2-Person|4-Person|6-Person; season=3-Season|4-Season",
          features="Easy Setup|Rainfly|Mesh Windows",
          use="sheltering campers from rain and bugs overnight",
-         queries="tent|camping tent|4 person tent"),
+         queries="tent|camping tent"),
     kind("sleeping_bag", f"{CAMP} > Sleeping Bags", "Mummy Sleeping Bag", brands=OUTDOOR_BRANDS, price=(39, 159),
          attrs="temperature=20F|35F|50F; fill=Synthetic|Down",
          features="Compression Sack|Draft Collar|Water Resistant Shell",

@@ -37,7 +37,7 @@ TYPES = [
          attrs="pet_size=Medium|Large|XL; fill=Memory Foam|Egg Crate Foam; colour=Grey|Brown|Navy",
          features="Bolster Edges|Removable Washable Cover|Non-Slip Base",
          use="supporting sore joints and hips while a dog sleeps",
-         queries="dog bed|large dog bed", related="calming_bed:2"),
+         queries="dog bed|orthopedic dog bed", related="calming_bed:2"),
     kind("calming_bed", f"{DOG} > Beds", "Calming Donut Pet Bed", brands=PET_BRANDS, price=(24, 69),
          attrs="pet_size=Small|Medium|Large; colour=Taupe|Cream|Grey|Pink",
          features="Faux Fur|Raised Rim|Machine Washable",
