@@ -7,25 +7,26 @@ PY=${PY:-.venv/bin/python}
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 export DEBUG=${DEBUG:-true}
-mkdir -p var/log
+VAR=${VAR_DIR:-var}
+mkdir -p "$VAR/log"
 
 echo "== migrate"
 $PY manage.py migrate --no-input -v 0
 
 echo "== demo data set"
-$PY manage.py build_demo_bundle --out var/demo_bundle
-$PY manage.py import_bundle var/demo_bundle --format bundle --name demo
+$PY manage.py build_demo_bundle --out "$VAR/demo_bundle"
+$PY manage.py import_bundle "$VAR/demo_bundle" --format bundle --name demo
 
-echo "== Celery worker (log: var/log/worker.log)"
-if [ -f var/worker.pid ] && kill -0 "$(cat var/worker.pid)" 2>/dev/null; then
-  echo "   already running (pid $(cat var/worker.pid))"
+echo "== Celery worker (log: $VAR/log/worker.log)"
+if [ -f "$VAR/worker.pid" ] && kill -0 "$(cat "$VAR/worker.pid")" 2>/dev/null; then
+  echo "   already running (pid $(cat "$VAR/worker.pid"))"
 else
   nohup .venv/bin/celery -A celery_worker worker -Q default,ml --concurrency 2 --loglevel INFO \
-    >var/log/worker.log 2>&1 &
-  echo $! > var/worker.pid
-  echo "   started (pid $(cat var/worker.pid))"
+    >"$VAR/log/worker.log" 2>&1 &
+  echo $! > "$VAR/worker.pid"
+  echo "   started (pid $(cat "$VAR/worker.pid"))"
 fi
-stop_worker() { [ -f var/worker.pid ] && kill "$(cat var/worker.pid)" 2>/dev/null; rm -f var/worker.pid; }
+stop_worker() { [ -f "$VAR/worker.pid" ] && kill "$(cat "$VAR/worker.pid")" 2>/dev/null; rm -f "$VAR/worker.pid"; }
 trap stop_worker EXIT INT TERM
 
 echo "== pipeline (each stage is a Celery job; also visible at http://$HOST:$PORT/jobs/)"
