@@ -1,7 +1,9 @@
 """FAISS vector indexes for dense versions, persisted under ARTIFACT_ROOT with their id map and checksums.
 
-A small catalogue gets an exact `IndexFlatIP`; above `flat_max` vectors an `IndexHNSWFlat` (inner product)
-keeps search well under a millisecond. Vectors are unit length, so inner product is cosine similarity.
+A small catalogue gets an exact `IndexFlatIP`; above `flat_max` vectors an approximate index (`IndexHNSWFlat`
+by default, or `IndexIVFFlat`, which builds much faster on a small CPU) keeps search under a millisecond.
+Vectors are unit length, so inner product is cosine similarity. A search for one or a few queries runs on one
+thread: on a busy machine OpenMP threads only wait for each other.
 Every file is written under a temporary name and moved into place, and `index.json` records each file's
 size and SHA-256, so a missing, truncated or corrupt file is reported as `IndexUnavailable` instead of
 returning wrong results.
@@ -22,12 +24,17 @@ INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.npy"
 META_FILE = "index.json"
 DEFAULT_INDEX_CONFIG = {
-    "type": "auto",  # auto | flat | hnsw
-    "flat_max": 20_000,  # auto: exact search up to this many vectors, HNSW above
+    "type": "auto",  # auto | flat | hnsw | ivf
+    "flat_max": 20_000,  # auto: exact search up to this many vectors, `large` above
+    "large": "hnsw",  # what auto picks above flat_max: hnsw | ivf
     "hnsw_m": 32,
     "ef_construction": 80,
     "ef_search": 64,
+    "ivf_lists": 0,  # 0: about 4 * sqrt(n)
+    "ivf_probe": 16,
 }
+IVF_TRAIN_PER_LIST = 40  # k-means wants about 40 training points per list
+SMALL_BATCH = 16  # queries; fewer run on one thread
 ADD_CHUNK = 20_000
 
 
@@ -40,18 +47,27 @@ def index_config(config: dict | None) -> dict:
     unknown = set(merged) - set(DEFAULT_INDEX_CONFIG)
     if unknown:
         raise ValueError(f"Unknown index option(s) {sorted(unknown)}; known: {sorted(DEFAULT_INDEX_CONFIG)}.")
-    if merged["type"] not in ("auto", "flat", "hnsw"):
-        raise ValueError(f"Index type must be auto, flat or hnsw, not {merged['type']!r}.")
-    for key in ("flat_max", "hnsw_m", "ef_construction", "ef_search"):
+    if merged["type"] not in ("auto", "flat", "hnsw", "ivf"):
+        raise ValueError(f"Index type must be auto, flat, hnsw or ivf, not {merged['type']!r}.")
+    if merged["large"] not in ("hnsw", "ivf"):
+        raise ValueError(f"Index option large must be hnsw or ivf, not {merged['large']!r}.")
+    for key in ("flat_max", "hnsw_m", "ef_construction", "ef_search", "ivf_probe"):
         if int(merged[key]) < 1:
             raise ValueError(f"Index option {key} must be a positive integer.")
+    if int(merged["ivf_lists"]) < 0:
+        raise ValueError("Index option ivf_lists must be 0 (automatic) or a positive integer.")
     return merged
 
 
 def chosen_index_type(count: int, config: dict) -> str:
     if config["type"] != "auto":
         return config["type"]
-    return "flat" if count <= int(config["flat_max"]) else "hnsw"
+    return "flat" if count <= int(config["flat_max"]) else config["large"]
+
+
+def ivf_lists(count: int, config: dict) -> int:
+    wanted = int(config["ivf_lists"]) or int(4 * count ** 0.5)
+    return max(1, min(wanted, count // IVF_TRAIN_PER_LIST or 1))
 
 
 def build_faiss_index(
@@ -75,11 +91,18 @@ def build_faiss_index(
         raise ValueError("Cannot build an index over an empty catalogue.")
     count, dim = vectors.shape
     kind = chosen_index_type(count, config)
+    lists = 0
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
-    else:
+    elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, int(config["hnsw_m"]), faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = int(config["ef_construction"])
+    else:
+        lists = ivf_lists(count, config)
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        sample = min(count, lists * IVF_TRAIN_PER_LIST * 2)
+        chosen = np.random.default_rng(0).choice(count, size=sample, replace=False) if sample < count else slice(None)
+        index.train(vectors[chosen])
     for start in range(0, count, ADD_CHUNK):
         index.add(vectors[start:start + ADD_CHUNK])
         if progress is not None:
@@ -93,6 +116,7 @@ def build_faiss_index(
         "dim": int(dim),
         "metric": "inner_product",
         "config": config,
+        **({"ivf_lists": lists} if lists else {}),
         "files": {name: file_fingerprint(folder / name) for name in (INDEX_FILE, IDS_FILE)},
     }
     write_meta(folder, meta)
@@ -111,10 +135,21 @@ class DenseIndex:
         """(scores, product pks) of shape (n_queries, <= k), best first; missing slots are dropped per row."""
         import numpy as np
 
+        import faiss
+
         k = max(1, min(int(k), len(self.pks)))
         if self.meta["type"] == "hnsw":
             self.index.hnsw.efSearch = max(int(self.meta["config"]["ef_search"]), k)
-        scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        elif self.meta["type"] == "ivf":
+            self.index.nprobe = int(self.meta["config"]["ivf_probe"])
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        threads = faiss.omp_get_max_threads()
+        if len(vectors) < SMALL_BATCH:
+            faiss.omp_set_num_threads(1)
+        try:
+            scores, rows = self.index.search(vectors, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return scores, np.where(rows >= 0, self.pks[np.clip(rows, 0, None)], -1)
 
 
