@@ -5,9 +5,16 @@ import json
 
 import pytest
 
-from sbsapp.api.export import COLUMNS, csv_chunks, export_rows, jsonl_chunks
+from sbsapp.api.export import (
+    COLUMNS,
+    csv_chunks,
+    export_rows,
+    item_product_lists,
+    item_product_lists_in_python,
+    jsonl_chunks,
+)
 from sbsapp.judging import Verdict, judgment_skip, judgment_submit
-from sbsapp.models import Judgment
+from sbsapp.models import Item, Judgment
 from tests.api_builders import token_client
 from tests.sbs_factories import make_campaign, make_dataset, make_item
 
@@ -112,3 +119,10 @@ def test_writers_batch_rows_into_chunks():
     assert len(csv_parts) == 3 and csv_parts[0].count("\n") == 3  # header + 2 rows, then 2, then 1
     jsonl_parts = list(jsonl_chunks(rows, rows_per_chunk=2))
     assert [part.count("\n") for part in jsonl_parts] == [2, 2, 1]
+
+
+def test_database_unnesting_of_product_lists_matches_decoding_the_snapshots(campaign):
+    make_item(campaign=campaign, a_products=[], b_products=[])  # an item with empty lists too
+    ids = set(Item.objects.values_list("pk", flat=True))
+    assert item_product_lists(item_ids=ids) == item_product_lists_in_python(item_ids=ids)
+    assert item_product_lists(item_ids=set()) == {}

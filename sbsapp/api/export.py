@@ -1,8 +1,8 @@
 """Streaming export of judgments as CSV or JSON Lines, in constant memory whatever the row count.
 
 Read → shape → write, each step small: `export_rows` reads judgments through a database cursor
-(`QuerySet.iterator`) in chunks, joining each chunk to its items' frozen product lists with one extra query
-(lists are held only for the current chunk); `csv_chunks` / `jsonl_chunks` turn the rows into text, many rows
+(`QuerySet.iterator`) in chunks, joining each chunk to its items' frozen product ids with one extra query
+(the database unnests the lists; they are held only for the current chunk); `csv_chunks` / `jsonl_chunks` turn the rows into text, many rows
 per yielded string. Nothing but the current chunk is ever in memory.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 from itertools import islice
 from typing import Iterable, Iterator
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from ..models import Item, Judgment
@@ -71,8 +72,43 @@ def export_rows(judgments: QuerySet[Judgment], *, chunk_rows: int = CHUNK_ROWS) 
             yield shape_row(row, lists[row[4]])
 
 
-def item_product_lists(*, item_ids: set[int]) -> dict[int, tuple[list[str], list[str], dict[str, str]]]:
+ItemLists = tuple[list[str], list[str], dict[str, str]]
+
+# The product ids of both frozen lists, unnested by the database (one row per product, in rank order), so the
+# export never loads the products' full snapshots (titles, descriptions) just to read their ids.
+_UNNEST_SQL = {
+    "sqlite": """
+        SELECT i.id, '{side}', CAST(e.key AS INTEGER), json_extract(e.value, '$.product'),
+               json_extract(e.value, '$.product_id')
+        FROM {table} i, json_each(i.results_{side}) e WHERE i.id IN ({ids})""",
+    "postgresql": """
+        SELECT i.id, '{side}', e.n, e.v->>'product', e.v->>'product_id'
+        FROM {table} i CROSS JOIN LATERAL jsonb_array_elements(i.results_{side}) WITH ORDINALITY AS e(v, n)
+        WHERE i.id IN ({ids})""",
+}
+
+
+def item_product_lists(*, item_ids: set[int]) -> dict[int, ItemLists]:
     """For each item: A's and B's catalogue ids in rank order, and product pk -> catalogue id (for marks)."""
+    if connection.vendor not in _UNNEST_SQL:
+        return item_product_lists_in_python(item_ids=item_ids)
+    lists: dict[int, ItemLists] = {pk: ([], [], {}) for pk in item_ids}
+    if not item_ids:
+        return lists
+    template = _UNNEST_SQL[connection.vendor]
+    ids = ", ".join(["%s"] * len(item_ids))
+    sql = " UNION ALL ".join(template.format(side=side, table=Item._meta.db_table, ids=ids) for side in "ab")
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY 1, 2, 3", [*item_ids, *item_ids])
+        for item_pk, side, _rank, product_pk, product_id in cursor.fetchall():
+            a_ids, b_ids, ids_by_pk = lists[item_pk]
+            (a_ids if side == "a" else b_ids).append(product_id)
+            ids_by_pk[str(product_pk)] = product_id
+    return lists
+
+
+def item_product_lists_in_python(*, item_ids: set[int]) -> dict[int, ItemLists]:
+    """The same, decoding the snapshots in Python (databases without JSON table functions)."""
     lists = {}
     for pk, results_a, results_b in Item.objects.filter(pk__in=item_ids).values_list("pk", "results_a",
                                                                                      "results_b"):
@@ -81,7 +117,7 @@ def item_product_lists(*, item_ids: set[int]) -> dict[int, tuple[list[str], list
     return lists
 
 
-def shape_row(row: tuple, lists: tuple[list[str], list[str], dict[str, str]]) -> dict:
+def shape_row(row: tuple, lists: ItemLists) -> dict:
     (pk, created_at, campaign_id, campaign, item_id, kind, query_id, query, segment, query_type, annotator,
      system_a, system_b, b_on_left, skipped, choice, preference, marks, reasons, comment, time_ms) = row
     a_ids, b_ids, ids_by_pk = lists
@@ -114,14 +150,22 @@ def shape_row(row: tuple, lists: tuple[list[str], list[str], dict[str, str]]) ->
     }
 
 
-def csv_cell(value) -> str | int | float:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return value
+# One encoder each, built once: `json.dumps(..., separators=...)` would build a new encoder for every value.
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_json_line = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in ("a_product_ids", "b_product_ids", "marks",
+                                                                  "reasons")]
+_BOOL_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in ("b_on_left", "skipped")]
+
+
+def csv_values(row: dict) -> list:
+    """A row's cells in column order: lists and objects as compact JSON, booleans as true/false, None empty."""
+    values = list(row.values())  # `shape_row` builds its keys in COLUMNS order
+    for i in _JSON_POSITIONS:
+        values[i] = _compact_json(values[i])
+    for i in _BOOL_POSITIONS:
+        values[i] = "true" if values[i] else "false"
+    return values
 
 
 def csv_chunks(rows: Iterable[dict], *, rows_per_chunk: int = 500) -> Iterator[str]:
@@ -129,28 +173,21 @@ def csv_chunks(rows: Iterable[dict], *, rows_per_chunk: int = 500) -> Iterator[s
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    pending = 0
-    for row in rows:
-        writer.writerow([csv_cell(row[column]) for column in COLUMNS])
-        pending += 1
-        if pending == rows_per_chunk:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield buffer.getvalue()
+    rows = iter(rows)
+    while batch := list(islice(rows, rows_per_chunk)):
+        writer.writerows(csv_values(row) for row in batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()  # only the header: no row matched
 
 
 def jsonl_chunks(rows: Iterable[dict], *, rows_per_chunk: int = 500) -> Iterator[str]:
     """One JSON object a line, `rows_per_chunk` lines per yielded string."""
-    lines = []
-    for row in rows:
-        lines.append(json.dumps(row, ensure_ascii=False))
-        if len(lines) == rows_per_chunk:
-            yield "\n".join(lines) + "\n"
-            lines = []
-    if lines:
-        yield "\n".join(lines) + "\n"
+    rows = iter(rows)
+    while batch := list(islice(rows, rows_per_chunk)):
+        yield "\n".join(map(_json_line, batch)) + "\n"
 
 
 FORMATS = {
