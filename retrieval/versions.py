@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from sbsapp.jobs import JobContext, job_start
+from sbsapp.jobs import JobCancelled, JobContext, job_start
 from sbsapp.models import Job
 
 from .models import Dataset, RetrieverVersion
@@ -347,6 +347,10 @@ def build_version_work(ctx: JobContext) -> dict:
             result = _build_dense(ctx, version)
         else:
             result = _build_hybrid(ctx, version)
+    except JobCancelled:
+        _set_status(version, RetrieverVersion.Status.FAILED,
+                    error="Build cancelled; start the build again to resume from what was already written.")
+        raise
     except BaseException as exc:
         _set_status(version, RetrieverVersion.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000])
         raise

@@ -136,3 +136,22 @@ def test_training_with_sentence_transformers_is_seeded_and_moves_the_encoder(dat
     untrained = encode_texts(load_encoder(str(base), cache=False), texts)
     np.testing.assert_allclose(trained_a, trained_b, atol=1e-5)
     assert not np.allclose(trained_a, untrained, atol=1e-3)
+
+
+def test_a_failed_build_resumes_from_the_trained_encoder(dataset, tmp_path, monkeypatch):
+    import retrieval.indexes
+    from retrieval.versions import version_start_build
+
+    base = tiny_encoder_folder(tmp_path / "enc", all_texts())
+    real_build = retrieval.indexes.build_faiss_index
+    monkeypatch.setattr(retrieval.indexes, "build_faiss_index",
+                        lambda **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+    version = version_build(dataset=dataset, name="dense-resume", kind="dense", base_model=str(base),
+                            config={"batch_size": 4, "loss": "cached_mnrl", "mini_batch_size": 2})
+    assert version.status == "failed" and "disk full" in version.error
+    monkeypatch.setattr(retrieval.indexes, "build_faiss_index", real_build)
+    job = version_start_build(version=version)
+    version.refresh_from_db()
+    assert job.status == "succeeded" and version.status == "ready"
+    assert "skipping training" in job.log_tail and "skipping encoding" in job.log_tail
+    assert version.manifest["training"]["steps"] >= 1  # recorded by the first attempt, kept by the resume
