@@ -190,7 +190,7 @@ class HFLocalRewriter:
                 output = self.model.generate(
                     input_ids=input_ids.repeat_interleave(n, dim=0),
                     attention_mask=attention_mask.repeat_interleave(n, dim=0),
-                    past_key_values=self.shared_prompt_cache(input_ids, attention_mask, n),
+                    cache=self.shared_prompt_cache(input_ids, attention_mask, n),
                     do_sample=True, temperature=self.temperature, top_p=self.top_p,
                     max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
             texts = self.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
@@ -206,7 +206,7 @@ class HFLocalRewriter:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
-        self.model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], past_key_values=cache,
+        self.model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], cache=cache,
                    use_cache=True)
         cache.batch_repeat_interleave(n)
         return cache

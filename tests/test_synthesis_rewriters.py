@@ -57,7 +57,7 @@ def test_shared_prompt_cache_gives_what_plain_generation_gives(tiny_llama):
         cached = model.generate(
             input_ids=encoded["input_ids"].repeat_interleave(2, 0),
             attention_mask=encoded["attention_mask"].repeat_interleave(2, 0),
-            past_key_values=rewriter.shared_prompt_cache(encoded["input_ids"], encoded["attention_mask"], 2),
+            cache=rewriter.shared_prompt_cache(encoded["input_ids"], encoded["attention_mask"], 2),
             do_sample=False, max_new_tokens=5, pad_token_id=tokenizer.pad_token_id)
     assert torch.equal(plain, cached)
 

@@ -1,0 +1,103 @@
+"""Synthesis speed on this CPU: hf-local rewrites per second at batch sizes 1/8/32, and original queries per
+minute with 4 candidates (target >= 30/min), with the judge's cost per query beside it.
+
+    python bench/synthesis_speed.py [--batch-sizes 1,8,32] [--candidates 4] [--judge-products 100]
+
+Queries: the tail queries of the Etsy sample in ../shared/data/etsy_queries (read in place), or built-in
+knowledge-intensive tail queries when it is absent. Batch size = queries per `generate` call; each query gets
+`--candidates` sampled answers, so a batch of 32 generates 128 sequences. The rewriter is the shipped SmolLM2
+converted once under ARTIFACT_ROOT (the conversion time is printed when it happens). The judge row times the
+MiniLM cross-encoder scoring `--judge-products` (query, product) pairs, what one query's union of candidates
+costs at small K; retrieval itself (BM25 / FAISS) is milliseconds and is not timed here.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sbsapp.settings")
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ETSY = ROOT.parent / "shared" / "data" / "etsy_queries" / "final_queries.csv"
+FALLBACK = ["gift for a dad who likes fishing", "shampoo without sulfates for curly hair",
+            "cheaper alternative to airpods", "what to wear for a winter hike", "tent and sleeping bag",
+            "something to keep coffee hot at my desk", "toy that keeps a cat busy", "pasta safe for coeliacs"]
+
+
+def tail_queries(count: int) -> list[str]:
+    texts = []
+    if ETSY.exists():
+        with ETSY.open(newline="", encoding="utf-8") as handle:
+            texts = [row["Query"] for row in csv.DictReader(handle) if row.get("Frequency") == "Tail"]
+    texts = texts or FALLBACK
+    return [texts[i % len(texts)] for i in range(count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-sizes", default="1,8,32")
+    parser.add_argument("--candidates", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=1, help="generate calls timed per batch size")
+    parser.add_argument("--judge-products", type=int, default=100)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    import torch
+
+    from synthesis.judges import CrossEncoderJudge, load_cross_encoder
+    from synthesis.rewriters import converted_default_folder, load_rewriter
+    from retrieval.encoders import resolve_encoder
+
+    print(f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.2f}", flush=True)
+    started = time.perf_counter()
+    converted = (converted_default_folder() / "config.json").exists()
+    rewriter = load_rewriter(device="cpu")
+    print(f"rewriter load: {time.perf_counter() - started:.1f} s"
+          f"{'' if converted else ' (includes the one-time GGUF conversion)'}", flush=True)
+    rewriter.rewrite(tail_queries(1), 1)  # warm-up
+
+    rows = []
+    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+        rewriter.batch_size = batch_size
+        queries = tail_queries(batch_size * args.batches)
+        started = time.perf_counter()
+        result = rewriter.rewrite(queries, args.candidates)
+        seconds = time.perf_counter() - started
+        rewrites = sum(len(r) for r in result)
+        sequences = len(queries) * args.candidates
+        rows.append((batch_size, len(queries), sequences, rewrites, seconds))
+        print(f"batch {batch_size}: {seconds:.1f} s, load average {os.getloadavg()[0]:.2f}", flush=True)
+
+    judge = CrossEncoderJudge(model=load_cross_encoder(resolve_encoder(None), device="cpu", num_labels=1))
+    products = [f"product title number {i} | brand: maker | category: Home > Kitchen > Mugs" for i in
+                range(args.judge_products)]
+    judge.score("warm up", products[:8])
+    started = time.perf_counter()
+    judge.score("something to keep coffee hot at my desk", products)
+    judge_seconds = time.perf_counter() - started
+
+    print(f"\n| batch size (queries) | sequences | rewrites kept | seconds | sampled rewrites/s | kept rewrites/s "
+          f"| queries/min ({args.candidates} candidates, rewriting only) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for batch_size, n_queries, sequences, rewrites, seconds in rows:
+        print(f"| {batch_size} | {sequences} | {rewrites} | {seconds:.1f} | {sequences / seconds:.2f} | "
+              f"{rewrites / seconds:.2f} | {60 * n_queries / seconds:.1f} |")
+    best = max(rows, key=lambda r: r[1] / r[4])
+    per_query_rewrite = best[4] / best[1]
+    per_query_total = per_query_rewrite + judge_seconds
+    print(f"\njudge (MiniLM cross-encoder): {args.judge_products} products in {judge_seconds:.2f} s")
+    print(f"original queries per minute with {args.candidates} candidates at batch {best[0]}, rewriting + judging "
+          f"{args.judge_products} products per query: {60 / per_query_total:.1f} (target >= 30)")
+
+
+if __name__ == "__main__":
+    main()
