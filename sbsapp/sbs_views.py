@@ -5,6 +5,7 @@ render: items are addressed by their random token and products by their screen p
 """
 from __future__ import annotations
 
+import html
 import uuid
 from functools import wraps
 
@@ -39,6 +40,7 @@ SCALE = [
 ]
 REASON_KEYS = {"relevance": "r", "intent": "i", "diversity": "v", "missing": "m", "other": "o"}
 ITEMS_PER_PAGE = 50
+DESCRIPTION_TEASER = 160
 
 
 def role_required(check, message: str):
@@ -298,14 +300,14 @@ def panel_context(*, campaign: Campaign, user, item: Item | None, error: str = "
     """Everything the judging panel shows, in screen terms only."""
     entered = entered or {}
     reasons_entered = entered.getlist("reasons") if hasattr(entered, "getlist") else entered.get("reasons", [])
-    last = Judgment.objects.filter(campaign=campaign, annotator=user).order_by("-created_at").values_list(
-        "created_at", flat=True).first()
+    progress = selectors.annotator_progress(campaign=campaign, annotator=user)
+    last = progress["last_at"]
     context = {
         "campaign": campaign,
         "item": item,
         "error": error,
         "notice": notice,
-        "progress": selectors.annotator_progress(campaign=campaign, annotator=user),
+        "progress": progress,
         "can_undo": last is not None and timezone.now() - last <= UNDO_WINDOW,
         "undo_minutes": int(UNDO_WINDOW.total_seconds() // 60),
         "reason_keys": REASON_KEYS,
@@ -330,20 +332,24 @@ def panel_context(*, campaign: Campaign, user, item: Item | None, error: str = "
 
 
 def cards(results: list[dict], side: str, entered) -> list[dict]:
-    return [
-        {
+    """Product cards in screen order. Catalogue text has its entities decoded here (`&amp;` reads `&`); the
+    template escapes it again, so markup in a title is shown as text."""
+    shown = []
+    for position, product in enumerate(results):
+        description = html.unescape(product.get("description") or "")
+        shown.append({
             "position": position,
             "rank": position + 1,
             "field": f"mark-{side}-{position}",
             "mark": entered.get(f"mark-{side}-{position}", ""),
-            "title": product["title"],
-            "brand": product.get("brand", ""),
-            "category": product.get("category", ""),
+            "title": html.unescape(product["title"]),
+            "brand": html.unescape(product.get("brand") or ""),
+            "category": html.unescape(product.get("category") or ""),
             "price": product.get("price"),
-            "description": product.get("description", ""),
-        }
-        for position, product in enumerate(results)
-    ]
+            "description": description,
+            "teaser": description[:DESCRIPTION_TEASER].rstrip() + "…" if len(description) > DESCRIPTION_TEASER else "",
+        })
+    return shown
 
 
 @annotator_required

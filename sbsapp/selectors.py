@@ -5,7 +5,7 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Least
 
 from .metrics import Rating, gsb_counts, sign
@@ -81,18 +81,22 @@ def campaign_progress(*, campaign: Campaign) -> dict:
 
 
 def annotator_progress(*, campaign: Campaign, annotator) -> dict:
-    """What one annotator sees: how many they judged here and how many items are still open to them."""
-    mine = Judgment.objects.filter(campaign=campaign, annotator=annotator)
-    judged = mine.filter(skipped=False).count()
-    skipped = mine.filter(skipped=True).count()
-    open_items = (
-        Item.objects.filter(campaign=campaign, is_active=True, judgments_count__lt=campaign.judgments_per_item)
-        .exclude(judgments__annotator=annotator)
-        .count()
+    """What one annotator sees: how many they judged here, how many items are still open to them, and when they
+    last answered (for the undo button). Two cheap queries: this runs on every judge-and-next."""
+    per_item = campaign.judgments_per_item
+    mine = Judgment.objects.filter(campaign=campaign, annotator=annotator).aggregate(
+        judged=Count("pk", filter=Q(skipped=False)),
+        skipped=Count("pk", filter=Q(skipped=True)),
+        # Items I answered that are still open to others: they are in `not_full` below but not open to me.
+        mine_not_full=Count("pk", filter=Q(item__is_active=True, item__judgments_count__lt=per_item)),
+        last_at=Max("created_at"),
     )
-    total = judged + skipped + open_items
-    return {"judged": judged, "skipped": skipped, "open": open_items, "total": total,
-            "percent": round(100 * (judged + skipped) / total) if total else 100}
+    not_full = Item.objects.filter(campaign=campaign, is_active=True, judgments_count__lt=per_item).count()
+    open_items = max(0, not_full - mine["mine_not_full"])
+    done = mine["judged"] + mine["skipped"]
+    total = done + open_items
+    return {"judged": mine["judged"], "skipped": mine["skipped"], "open": open_items, "total": total,
+            "percent": round(100 * done / total) if total else 100, "last_at": mine["last_at"]}
 
 
 def item_rows(*, campaign: Campaign) -> list[dict]:

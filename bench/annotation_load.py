@@ -1,0 +1,347 @@
+"""Benchmark: many annotators judging at once against a real server on PostgreSQL (locust as the load tool).
+
+It builds a fresh PostgreSQL database, fills it with an active campaign (frozen 10-product lists per side) and
+annotator accounts, starts gunicorn on it with production settings, and lets locust users log in and judge
+continuously: each "judge-and-next" is the htmx POST that stores a judgment and returns the next item (the
+thing an annotator waits for). A few users also undo their last answer and judge it again. Afterwards it checks
+the database against what the clients were told: every judgment confirmed to a client is stored once, nothing
+else is stored, no item has more judgments than asked, and no annotator judged an item twice.
+
+    .venv/bin/python bench/annotation_load.py                   # 50 annotators, 60 s, think time ~1 s
+    .venv/bin/python bench/annotation_load.py --users 50 --duration 120 --think 0.5 --workers 3 --threads 8
+
+Target (issue 6): 50 concurrent annotators, judge-and-next p95 < 150 ms, zero errors, zero lost/duplicated.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-annotator-pw"
+PER_SIDE = 10
+PRODUCTS = 3000
+BENCH_SETTINGS = '''
+from sbsapp.settings import *  # noqa
+# Production settings served over plain HTTP on localhost: cookies without the Secure flag, no HSTS.
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Logins are not what is measured; a cheap hasher keeps seeding 50 accounts fast.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Persistent connections, as a production deployment would use.
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+LOGGING["root"]["level"] = "WARNING"
+'''
+
+
+# ------------------------------------------------------------------------------------ child: seed and verify
+
+
+def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from retrieval.models import Dataset, Product, Query, RetrieverVersion
+    from sbsapp.campaigns import product_snapshot
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from sbsapp.models import Campaign, Item
+    from sbsapp.roles import ANNOTATOR
+
+    rng = random.Random(11)
+    dataset = Dataset.objects.create(name="annotation-bench")
+    Product.objects.bulk_create(
+        Product(dataset=dataset, product_id=f"SKU-{i:06d}", title=f"Product {i} &amp; stainless steel pan 28 cm",
+                brand=f"Brand {i % 40}", category="Home > Kitchen > Pans", price=Decimal("9.99") + i % 90,
+                description="A sturdy pan for every hob, induction included. " * 6)
+        for i in range(PRODUCTS)
+    )
+    products = list(Product.objects.filter(dataset=dataset).order_by("pk"))
+    Query.objects.bulk_create(
+        Query(dataset=dataset, query_id=f"Q{i}", text=f"long tail query {i} pans without teflon",
+              segment=("head", "torso", "tail")[i % 3], query_type=("plain", "negation", "knowledge")[i % 3])
+        for i in range(items)
+    )
+    a = RetrieverVersion.objects.create(dataset=dataset, name="bench-a", kind="bm25", status="ready")
+    b = RetrieverVersion.objects.create(dataset=dataset, name="bench-b", kind="dense", status="ready")
+    campaign = Campaign.objects.create(name="annotation bench", system_a=a, system_b=b, sample_size=items,
+                                       judgments_per_item=judgments_per_item, status=Campaign.Status.ACTIVE,
+                                       instructions="Which list serves the shopper better?")
+    Item.objects.bulk_create(
+        (Item(campaign=campaign, query=query, query_text=query.text, segment=query.segment,
+              query_type=query.query_type, b_on_left=rng.random() < 0.5,
+              kind="aa" if rng.random() < 0.05 else "regular",
+              results_a=[product_snapshot(p, 1.0) for p in rng.sample(products, PER_SIDE)],
+              results_b=[product_snapshot(p, 1.0) for p in rng.sample(products, PER_SIDE)])
+         for query in Query.objects.filter(dataset=dataset).order_by("pk")),
+        batch_size=500,
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # planner statistics, as autovacuum would have gathered in production
+    names = []
+    group, _ = Group.objects.get_or_create(name=ANNOTATOR)
+    for i in range(users):
+        user = get_user_model().objects.create_user(username=f"bench-ann-{i:03d}", password=PASSWORD)
+        user.groups.add(group)
+        names.append(user.username)
+    return {"campaign": campaign.pk, "users": names}
+
+
+def verify(*, campaign_id: int, confirmed: list[list[str]]) -> dict:
+    import django
+
+    django.setup()
+    from collections import Counter
+
+    from django.db.models import Count
+
+    from sbsapp.models import Campaign, Item, Judgment
+
+    campaign = Campaign.objects.get(pk=campaign_id)
+    stored = list(Judgment.objects.filter(campaign=campaign, skipped=False)
+                  .values_list("annotator__username", "submit_key", "item_id"))
+    stored_keys = Counter((user, key) for user, key, _ in stored)
+    confirmed_keys = Counter(tuple(pair) for pair in confirmed)
+    per_item = Counter(item for _, _, item in stored)
+    counters = dict(Item.objects.filter(campaign=campaign).values_list("pk", "judgments_count"))
+    pairs = Counter((user, item) for user, _, item in stored)
+    return {
+        "stored": len(stored),
+        "confirmed": sum(confirmed_keys.values()),
+        "lost": sum((confirmed_keys - stored_keys).values()),
+        "unconfirmed_extra": sum((stored_keys - confirmed_keys).values()),
+        "duplicate_confirmations": sum(n - 1 for n in confirmed_keys.values() if n > 1),
+        "overfilled_items": sum(1 for n in per_item.values() if n > campaign.judgments_per_item),
+        "double_judged": sum(1 for n in pairs.values() if n > 1),
+        "counter_mismatches": sum(1 for pk, n in counters.items() if per_item.get(pk, 0) != n),
+        "items_complete": Item.objects.filter(campaign=campaign, judgments_count=campaign.judgments_per_item).count(),
+        "annotators": Judgment.objects.filter(campaign=campaign).aggregate(n=Count("annotator", distinct=True))["n"],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ the load
+
+
+def run_load(*, host: str, campaign_id: int, users: list[str], duration: float, think: float,
+             undo_rate: float, spawn_rate: float) -> tuple[dict, list]:
+    import gevent
+    from locust import HttpUser, between, task
+    from locust.env import Environment
+
+    confirmed: list[tuple[str, str]] = []
+    accounts = iter(users)
+    token_re = re.compile(r'hx-post="/sbs/judge/([^/"]+)/"')
+    key_re = re.compile(r'name="submit_key" value="([^"]+)"')
+    csrf_re = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+    class Annotator(HttpUser):
+        wait_time = between(think * 0.5, think * 1.5)
+
+        def on_start(self):
+            self.username = next(accounts)
+            self.mine: list[tuple[str, str]] = []
+            self.rng = random.Random(self.username)
+            page = self.client.get("/login/", name="login page")
+            self.client.post("/login/", name="login", data={
+                "username": self.username, "password": PASSWORD,
+                "csrfmiddlewaretoken": csrf_re.search(page.text).group(1)})
+            self.read(self.client.get(f"/sbs/campaigns/{campaign_id}/judge/", name="judge page").text)
+
+        def read(self, html: str) -> None:
+            token, key = token_re.search(html), key_re.search(html)
+            self.token = token.group(1) if token else None
+            self.key = key.group(1) if key else None
+
+        def headers(self) -> dict:
+            return {"HX-Request": "true", "X-CSRFToken": self.client.cookies.get("csrftoken", "")}
+
+        @task
+        def judge_and_next(self):
+            if self.token is None:
+                self.read(self.client.get(f"/sbs/campaigns/{campaign_id}/judge/", name="judge page").text)
+                return
+            if self.mine and self.rng.random() < undo_rate:
+                with self.client.post(f"/sbs/campaigns/{campaign_id}/undo/", name="undo", headers=self.headers(),
+                                      catch_response=True) as response:
+                    if response.status_code == 200 and "taken back" in response.text:
+                        confirmed.remove(self.mine.pop())
+                        self.read(response.text)
+                    elif response.status_code != 200:
+                        response.failure(f"HTTP {response.status_code}")
+                return
+            form = {"choice": str(self.rng.randint(-2, 2)), "submit_key": self.key}
+            if self.rng.random() < 0.3:
+                form.update({"reasons": ["relevance"], "mark-l-0": "3", "mark-r-1": "1", "comment": "bench"})
+            with self.client.post(f"/sbs/judge/{self.token}/", data=form, headers=self.headers(),
+                                  name="judge-and-next", catch_response=True) as response:
+                if response.status_code != 200 or 'id="judge-panel"' not in response.text:
+                    response.failure(f"HTTP {response.status_code}")
+                    return
+                if "Saved." in response.text:
+                    self.mine.append((self.username, form["submit_key"]))
+                    confirmed.append(self.mine[-1])
+                elif "error" in response.text and 'role="alert"' in response.text:
+                    response.failure("the server refused the judgment")
+                self.read(response.text)
+
+    env = Environment(user_classes=[Annotator], host=host)
+    runner = env.create_local_runner()
+    runner.start(len(users), spawn_rate=spawn_rate)
+    gevent.sleep(len(users) / spawn_rate + 1)  # everyone is logged in and judging
+    env.stats.reset_all()
+    confirmed_before_window = len(confirmed)
+    gevent.sleep(duration)
+    runner.quit()
+    stats = {}
+    for name, method in (("judge-and-next", "POST"), ("undo", "POST"), ("judge page", "GET")):
+        entry = env.stats.get(name, method)
+        if entry.num_requests:
+            stats[name] = {
+                "requests": entry.num_requests, "failures": entry.num_failures,
+                "median_ms": entry.get_response_time_percentile(0.5), "p95_ms": entry.get_response_time_percentile(0.95),
+                "p99_ms": entry.get_response_time_percentile(0.99), "mean_ms": round(entry.avg_response_time, 1),
+                "max_ms": round(entry.max_response_time, 1), "per_s": round(entry.num_requests / duration, 1),
+            }
+    stats["_all_failures"] = env.stats.total.num_failures
+    stats["_errors"] = [str(e.error)[:200] for e in env.stats.errors.values()]
+    stats["_confirmed_in_window"] = len(confirmed) - confirmed_before_window
+    return stats, [list(pair) for pair in confirmed]
+
+
+# ----------------------------------------------------------------------------------------------- orchestration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    import psycopg
+
+    parts = urlsplit(admin_url)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def child(env: dict, function: str, **kwargs) -> dict:
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.annotation_load import {function}; "
+            f"print('RESULT' + json.dumps({function}(**json.loads(sys.argv[1]))))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], env=env, cwd=ROOT, capture_output=True,
+                         text=True)
+    if out.returncode:
+        raise SystemExit(f"{function} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.split("RESULT", 1)[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=60, help="measured seconds (after everyone logged in)")
+    parser.add_argument("--think", type=float, default=1.0, help="mean seconds an annotator looks at an item")
+    parser.add_argument("--undo-rate", type=float, default=0.03)
+    parser.add_argument("--items", type=int, default=3000)
+    parser.add_argument("--judgments-per-item", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database", default="sbs_annotation_bench")
+    parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="sbs-annotation-bench-"))
+    (tmp / "annotation_bench_settings.py").write_text(BENCH_SETTINGS)
+    database_url = fresh_database(args.postgres, args.database)
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG",)}
+    env.update({
+        "DATABASE_URL": database_url, "SECRET_KEY": "bench-" + "k" * 50, "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "annotation_bench_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT), env.get("PYTHONPATH", "")]),
+    })
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=ROOT, check=True)
+    seeded = child(env, "seed", items=args.items, users=args.users, judgments_per_item=args.judgments_per_item)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "sbsapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
+         "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )
+    try:
+        import requests
+
+        for _ in range(120):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/login/", timeout=15).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        else:
+            raise SystemExit("the server did not start")
+        stats, confirmed = run_load(host=f"http://127.0.0.1:{port}", campaign_id=seeded["campaign"],
+                                    users=seeded["users"], duration=args.duration, think=args.think,
+                                    undo_rate=args.undo_rate, spawn_rate=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    checks = child(env, "verify", campaign_id=seeded["campaign"], confirmed=confirmed)
+
+    print_report(args, stats, checks)
+    if args.json:
+        print(json.dumps({"stats": stats, "checks": checks}, indent=2))
+    judge = stats.get("judge-and-next", {})
+    ok = (stats["_all_failures"] == 0 and checks["lost"] == 0 and checks["unconfirmed_extra"] == 0
+          and checks["overfilled_items"] == 0 and checks["double_judged"] == 0 and checks["counter_mismatches"] == 0)
+    print(f"\nTarget p95 < 150 ms: {'met' if judge.get('p95_ms', 1e9) < 150 else 'NOT met'}; "
+          f"integrity: {'ok' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def print_report(args, stats: dict, checks: dict) -> None:
+    cpu = os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n## Annotation load: {args.users} annotators, {args.duration:.0f} s, think time ~{args.think} s, "
+          f"gunicorn {args.workers}x{args.threads} gthread, PostgreSQL ({cpu} CPUs, load avg {load:.1f} at end)\n")
+    print("| request | requests | per s | failures | median ms | p95 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in ("judge-and-next", "undo", "judge page"):
+        row = stats.get(name)
+        if row:
+            print(f"| {name} | {row['requests']} | {row['per_s']} | {row['failures']} | {row['median_ms']} | "
+                  f"{row['p95_ms']} | {row['p99_ms']} | {row['max_ms']} |")
+    print("\n| database check | value |\n|---|---:|")
+    for key in ("confirmed", "stored", "lost", "unconfirmed_extra", "duplicate_confirmations", "double_judged",
+                "overfilled_items", "counter_mismatches", "items_complete", "annotators"):
+        print(f"| {key.replace('_', ' ')} | {checks[key]} |")
+    if stats["_errors"]:
+        print("\nerrors:", *stats["_errors"], sep="\n  ")
+
+
+if __name__ == "__main__":
+    from gevent import monkey  # locust's clients are greenlets; patch before anything opens a socket
+
+    monkey.patch_all()
+    sys.exit(main())
