@@ -27,3 +27,19 @@ def ml_generate_campaign(job_id: int) -> None:
     from .campaigns import generate_campaign_work
 
     run_job(job_id, generate_campaign_work)
+
+
+@shared_task(name="sbsapp.tasks.ml_auto_sbs")
+def ml_auto_sbs(job_id: int) -> None:
+    """Automatic SBS: a judge model's blind verdict on every item of a campaign (resumable per item)."""
+    from .auto_sbs import auto_sbs_work
+
+    run_job(job_id, auto_sbs_work)
+
+
+@shared_task(name="sbsapp.tasks.ml_retrain_judge_from_sbs")
+def ml_retrain_judge_from_sbs(job_id: int) -> None:
+    """Closed loop: retrain the relevance judge with the per-product marks of SBS campaigns."""
+    from .closed_loop import closed_loop_work
+
+    run_job(job_id, closed_loop_work)

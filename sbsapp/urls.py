@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("retrieval/", include("retrieval.urls")),
     path("synthesis/", include("synthesis.urls")),
+    path("sbs/auto/", include("sbsapp.auto_urls")),
     path("sbs/", include("sbsapp.sbs_urls")),
     path("api/", include("sbsapp.api_urls")),
 ]
