@@ -59,20 +59,24 @@ def run_demo_pipeline(*, out: Callable[[str], None] = print, poll: float = 1.0) 
 
 def watch(job: Job, out: Callable[[str], None], poll: float) -> Job:
     """Print a live progress line until the job is finished; raise if it did not succeed."""
-    last = ""
+    tty = sys.stdout.isatty()
+    last_line, last_step = "", None
     while True:
         job.refresh_from_db()
         line = f"    [{'#' * (job.percent // 5):<20}] {job.percent:3d}% {job.kind} #{job.pk} {job.stage}"
         if job.total:
             line += f" ({job.done}/{job.total})"
-        if line != last and sys.stdout.isatty():
+        if tty and line != last_line:
             sys.stdout.write("\r" + line[:120].ljust(120))
             sys.stdout.flush()
-        last = line
+        step = (job.stage, job.percent // 10)
+        if not tty and step != last_step:  # a log file: one line per stage and per 10 %
+            out(line)
+        last_line, last_step = line, step
         if not job.is_active:
             break
         time.sleep(poll)
-    if sys.stdout.isatty():
+    if tty:
         sys.stdout.write("\n")
     if job.status != Job.Status.SUCCEEDED:
         raise DemoPipelineError(f"{job.kind} job #{job.pk} {job.status}: {job.error.splitlines()[0] if job.error else ''}"
