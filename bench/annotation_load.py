@@ -140,7 +140,22 @@ def verify(*, campaign_id: int, confirmed: list[list[str]]) -> dict:
 # ------------------------------------------------------------------------------------------------ the load
 
 
-def run_load(*, host: str, campaign_id: int, users: list[str], duration: float, think: float,
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the gunicorn master and its workers."""
+    import psutil
+
+    master = psutil.Process(pid)
+    total = 0.0
+    for process in [master, *master.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], duration: float, think: float,
              undo_rate: float, spawn_rate: float) -> tuple[dict, list]:
     import gevent
     from locust import HttpUser, between, task
@@ -157,7 +172,7 @@ def run_load(*, host: str, campaign_id: int, users: list[str], duration: float, 
 
         def on_start(self):
             self.username = next(accounts)
-            self.mine: list[tuple[str, str]] = []
+            self.mine: list[tuple[str, str, str]] = []  # (user, submit key, item token) confirmed as saved
             self.rng = random.Random(self.username)
             page = self.client.get("/login/", name="login page")
             self.client.post("/login/", name="login", data={
@@ -182,10 +197,14 @@ def run_load(*, host: str, campaign_id: int, users: list[str], duration: float, 
                 with self.client.post(f"/sbs/campaigns/{campaign_id}/undo/", name="undo", headers=self.headers(),
                                       catch_response=True) as response:
                     if response.status_code == 200 and "taken back" in response.text:
-                        confirmed.remove(self.mine.pop())
                         self.read(response.text)
+                        # The server took back its latest judgment of ours: the one for the item it shows again.
+                        taken_back = [entry for entry in self.mine if entry[2] == self.token]
+                        for entry in taken_back:
+                            self.mine.remove(entry)
+                            confirmed.remove(entry[:2])
                     elif response.status_code != 200:
-                        response.failure(f"HTTP {response.status_code}")
+                        response.failure(f"HTTP {response.status_code}: {response.error or ''}")
                 return
             form = {"choice": str(self.rng.randint(-2, 2)), "submit_key": self.key}
             if self.rng.random() < 0.3:
@@ -193,22 +212,27 @@ def run_load(*, host: str, campaign_id: int, users: list[str], duration: float, 
             with self.client.post(f"/sbs/judge/{self.token}/", data=form, headers=self.headers(),
                                   name="judge-and-next", catch_response=True) as response:
                 if response.status_code != 200 or 'id="judge-panel"' not in response.text:
-                    response.failure(f"HTTP {response.status_code}")
+                    response.failure(f"HTTP {response.status_code}: {response.error or ''}")
                     return
                 if "Saved." in response.text:
-                    self.mine.append((self.username, form["submit_key"]))
-                    confirmed.append(self.mine[-1])
+                    self.mine.append((self.username, form["submit_key"], self.token))
+                    confirmed.append(self.mine[-1][:2])
                 elif "error" in response.text and 'role="alert"' in response.text:
                     response.failure("the server refused the judgment")
                 self.read(response.text)
 
-    env = Environment(user_classes=[Annotator], host=host)
+    # stop_timeout: at the end every user finishes the request it is in, so each judgment the server stored
+    # was also confirmed (or refused) to a client; nothing is cut off mid-flight.
+    env = Environment(user_classes=[Annotator], host=host, stop_timeout=60)
     runner = env.create_local_runner()
     runner.start(len(users), spawn_rate=spawn_rate)
     gevent.sleep(len(users) / spawn_rate + 1)  # everyone is logged in and judging
     env.stats.reset_all()
     confirmed_before_window = len(confirmed)
+    cpu_before = server_cpu_seconds(server_pid)
     gevent.sleep(duration)
+    cpu_used = server_cpu_seconds(server_pid) - cpu_before
+    runner.stop()
     runner.quit()
     stats = {}
     for name, method in (("judge-and-next", "POST"), ("undo", "POST"), ("judge page", "GET")):
@@ -223,6 +247,9 @@ def run_load(*, host: str, campaign_id: int, users: list[str], duration: float, 
     stats["_all_failures"] = env.stats.total.num_failures
     stats["_errors"] = [str(e.error)[:200] for e in env.stats.errors.values()]
     stats["_confirmed_in_window"] = len(confirmed) - confirmed_before_window
+    handled = sum(env.stats.get(n, m).num_requests for n, m in (("judge-and-next", "POST"), ("undo", "POST"),
+                                                                  ("judge page", "GET")))
+    stats["_server_cpu_ms_per_request"] = round(1000 * cpu_used / handled, 1) if handled else None
     return stats, [list(pair) for pair in confirmed]
 
 
@@ -287,7 +314,7 @@ def main() -> int:
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "sbsapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
-         "--log-level", "warning"],
+         "--timeout", "120", "--backlog", "2048", "--log-level", "warning"],
         env=env, cwd=ROOT,
     )
     try:
@@ -301,7 +328,8 @@ def main() -> int:
                 time.sleep(0.5)
         else:
             raise SystemExit("the server did not start")
-        stats, confirmed = run_load(host=f"http://127.0.0.1:{port}", campaign_id=seeded["campaign"],
+        stats, confirmed = run_load(host=f"http://127.0.0.1:{port}", server_pid=server.pid,
+                                    campaign_id=seeded["campaign"],
                                     users=seeded["users"], duration=args.duration, think=args.think,
                                     undo_rate=args.undo_rate, spawn_rate=10)
     finally:
@@ -336,6 +364,8 @@ def print_report(args, stats: dict, checks: dict) -> None:
     for key in ("confirmed", "stored", "lost", "unconfirmed_extra", "duplicate_confirmations", "double_judged",
                 "overfilled_items", "counter_mismatches", "items_complete", "annotators"):
         print(f"| {key.replace('_', ' ')} | {checks[key]} |")
+    print(f"\nserver CPU per request (gunicorn processes, PostgreSQL not included): "
+          f"{stats['_server_cpu_ms_per_request']} ms")
     if stats["_errors"]:
         print("\nerrors:", *stats["_errors"], sep="\n  ")
 

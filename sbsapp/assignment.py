@@ -23,12 +23,16 @@ CANDIDATES_PER_ROUND = 8
 WAITING_ROUNDS = 5
 
 
-def next_item(*, campaign: Campaign, annotator, now: datetime | None = None) -> Item | None:
-    """The item this annotator should judge now (reserving it for them), or None when nothing is left for them."""
+def next_item(*, campaign: Campaign, annotator, now: datetime | None = None, holds_none: bool = False) -> Item | None:
+    """The item this annotator should judge now (reserving it for them), or None when nothing is left for them.
+
+    `holds_none`: the caller knows the annotator holds no reservation here (they just answered their item),
+    which saves looking for one.
+    """
     if campaign.status != Campaign.Status.ACTIVE:
         return None
     now = now or timezone.now()
-    held = held_item(campaign=campaign, annotator=annotator, now=now)
+    held = None if holds_none else held_item(campaign=campaign, annotator=annotator, now=now)
     if held is not None:
         return held
     for _attempt in range(3):

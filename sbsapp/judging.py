@@ -56,9 +56,6 @@ def preference_toward_b(*, choice: int, b_on_left: bool) -> int:
 def judgment_submit(*, item: Item, annotator, verdict: Verdict, submit_key: str,
                     now: datetime | None = None) -> Judgment:
     """Record a verdict once. The same `submit_key` again returns the first judgment instead of a second one."""
-    replay = Judgment.objects.filter(annotator=annotator, submit_key=submit_key).first()
-    if replay is not None:
-        return replay
     validate_verdict(item=item, verdict=verdict)
     check_open(item=item)
     now = now or timezone.now()
@@ -81,9 +78,6 @@ def judgment_submit(*, item: Item, annotator, verdict: Verdict, submit_key: str,
 def judgment_skip(*, item: Item, annotator, submit_key: str, comment: str = "",
                   now: datetime | None = None) -> Judgment:
     """The annotator passes on an item: it is not served to them again and does not count as a judgment."""
-    replay = Judgment.objects.filter(annotator=annotator, submit_key=submit_key).first()
-    if replay is not None:
-        return replay
     check_open(item=item)
     judgment = Judgment(
         item=item, campaign_id=item.campaign_id, annotator=annotator, skipped=True, b_on_left=item.b_on_left,
@@ -94,6 +88,10 @@ def judgment_skip(*, item: Item, annotator, submit_key: str, comment: str = "",
 
 
 def record(*, judgment: Judgment, counts: bool) -> Judgment:
+    """Save a new judgment, or return the one its submit key already created (a repeated submit).
+
+    No look-up first: the unique (annotator, submit_key) constraint detects the repeat, so a first submit
+    (the usual case) costs no extra query."""
     item = judgment.item
     try:
         with transaction.atomic():
@@ -105,11 +103,11 @@ def record(*, judgment: Judgment, counts: bool) -> Judgment:
                 raise ItemAlreadyFull("This item already has all the judgments it needs; here is another one.")
             judgment.save()
             Reservation.objects.filter(item=item, annotator=judgment.annotator).delete()
-    except IntegrityError:
+    except (IntegrityError, ItemAlreadyFull) as exc:
         replay = Judgment.objects.filter(annotator=judgment.annotator, submit_key=judgment.submit_key).first()
         if replay is not None:
-            return replay  # the same form submitted twice at the same moment
-        if Judgment.objects.filter(item=item, annotator=judgment.annotator).exists():
+            return replay  # the same form submitted again
+        if isinstance(exc, IntegrityError) and Judgment.objects.filter(item=item, annotator=judgment.annotator).exists():
             raise AlreadyJudged("You have already judged this item; here is the next one.") from None
         raise
     return judgment

@@ -230,7 +230,7 @@ def judge_submit(request, token: str):
         return answer_with_next(request, item.campaign, notice=str(exc))
     except JudgingError as exc:
         return answer_with_item(request, item, error=str(exc), entered=request.POST)
-    return answer_with_next(request, item.campaign, notice="Saved.")
+    return answer_with_next(request, item.campaign, notice="Saved.", answered=True)
 
 
 @annotator_required
@@ -246,7 +246,7 @@ def judge_skip(request, token: str):
                       comment=form.cleaned_data["comment"])
     except JudgingError as exc:
         return answer_with_next(request, item.campaign, notice=str(exc))
-    return answer_with_next(request, item.campaign, notice="Skipped.")
+    return answer_with_next(request, item.campaign, notice="Skipped.", answered=True)
 
 
 @annotator_required
@@ -261,12 +261,13 @@ def judge_undo(request, pk: int):
                             entered=entered_from_judgment(item, undone))
 
 
-def answer_with_next(request, campaign: Campaign, *, notice: str = ""):
+def answer_with_next(request, campaign: Campaign, *, notice: str = "", answered: bool = False):
     if not request.htmx:
         if notice:
             messages.info(request, notice)
         return redirect("sbs:judge", pk=campaign.pk)
-    item = assignment.next_item(campaign=campaign, annotator=request.user)
+    # After an answer the annotator's reservation is gone (one per campaign): no need to look for it.
+    item = assignment.next_item(campaign=campaign, annotator=request.user, holds_none=answered)
     return render(request, "sbs/_judge_panel.html",
                   panel_context(campaign=campaign, user=request.user, item=item, notice=notice))
 

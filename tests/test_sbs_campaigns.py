@@ -124,3 +124,26 @@ def test_gold_items_and_closing():
     assert campaign_close(campaign=campaign).status == Campaign.Status.CLOSED
     with pytest.raises(CampaignError):
         campaign_close(campaign=campaign)
+
+
+def test_generation_freezes_what_real_retrievers_return(tmp_path):
+    """Against the retrieval engine itself: a BM25 and a zero-shot dense version on a small catalogue."""
+    from retrieval.search import retrieve
+    from retrieval.versions import version_build
+    from tests.retrieval_factories import all_texts, make_dataset as make_shop, tiny_encoder_folder
+
+    shop = make_shop()
+    bm25 = version_build(dataset=shop, name="bm25-sbs", kind="bm25")
+    dense = version_build(dataset=shop, name="dense-sbs", kind="dense", config={"train": False},
+                          base_model=str(tiny_encoder_folder(tmp_path / "enc", all_texts())))
+    assert bm25.status == dense.status == "ready"
+    campaign = campaign_create(name="real", system_a=bm25, system_b=dense, sample_size=100, k=3, control_share=0,
+                               identical_lists=Campaign.IdenticalLists.HIDE)
+    campaign_start_generation(campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.ACTIVE, campaign.generation_job.error
+    items = list(Item.objects.filter(campaign=campaign))
+    assert len(items) == Query.objects.filter(dataset=shop).count()
+    for item in items:
+        assert [p["product"] for p in item.results_a] == [h.product_id for h in retrieve(bm25, item.query_text, 3)]
+        assert [p["product"] for p in item.results_b] == [h.product_id for h in retrieve(dense, item.query_text, 3)]
