@@ -135,3 +135,12 @@ def test_every_operation_in_the_schema_has_an_example(client, analyst):
                 missing.append(f"{method.upper()} {path}")
     assert missing == []
 
+
+
+def test_export_columns_are_documented_in_the_schema(client, analyst):
+    from sbsapp.api.export import COLUMNS
+
+    client.force_login(analyst)
+    operation = client.get("/api/schema/?format=json").json()["paths"]["/api/judgments/export"]["get"]
+    assert all(f"`{name}`" in operation["description"] for name in COLUMNS)
+    assert {"text/csv", "application/x-ndjson"} <= set(operation["responses"]["200"]["content"])
