@@ -10,7 +10,9 @@ For each query the rewriter samples `n` answers (as at synthesis time). Reported
   only, nothing here trains) instead of the judge, over the queries that have labels: a check that a gain is
   not the rewriter learning the judge's blind spots;
 - `pairs_per_query` and `incremental_pairs_per_query`: the curated (original query, product) pairs the synthesis
-  pipeline (`pipeline.curate_query`) keeps with these rewrites, and how many of them the baseline misses.
+  pipeline (`pipeline.curate_query`) keeps with these rewrites, and how many of them the baseline misses;
+- `per_query`: each query's mean combined reward, whether it found a new relevant product, and its kept pairs,
+  so that two rewriters can be compared query by query (paired).
 """
 from __future__ import annotations
 
@@ -85,8 +87,10 @@ def evaluate_rewriter(*, rewriter, queries: Sequence[tuple[int, str]], n: int, s
     retrieve = setup.curation_retrieve or feedback.retrieve
     with_new_relevant = with_new_labelled = labelled_queries = 0
     pairs = incremental_pairs = rewrite_count = 0
-    shown = []
+    shown, per_query = [], []
+    combined = iter(scored["combined"])
     for pk, text, group in zip(pks, texts, answers):
+        query_combined = [next(combined) for _ in group]
         rewrites = parse_sampled_rewrites(group, query=text, limit=n)
         rewrite_count += len(rewrites)
         [original_top] = feedback.retrieved([text])
@@ -94,8 +98,8 @@ def evaluate_rewriter(*, rewriter, queries: Sequence[tuple[int, str]], n: int, s
         new_by_rewrite = [[p for p in top if p not in original] for top in feedback.retrieved(rewrites)] \
             if rewrites else []
         new = list(dict.fromkeys(p for found in new_by_rewrite for p in found))
-        if new and any(score >= feedback.threshold for score in feedback.scores(text, new)):
-            with_new_relevant += 1
+        found_new_relevant = bool(new) and any(s >= feedback.threshold for s in feedback.scores(text, new))
+        with_new_relevant += found_new_relevant
         labels = setup.labels.get(pk)
         if labels:
             labelled_queries += 1
@@ -106,6 +110,9 @@ def evaluate_rewriter(*, rewriter, queries: Sequence[tuple[int, str]], n: int, s
                                 logged=setup.logged.get(pk, ()), settings=setup.curation)
         pairs += len(curation.pairs)
         incremental_pairs += sum(1 for pair in curation.pairs if pair.incremental)
+        per_query.append({"query_pk": pk, "combined": round(sum(query_combined) / len(query_combined), 4)
+                          if query_combined else 0.0, "new_relevant": found_new_relevant,
+                          "pairs": len(curation.pairs)})
         if len(shown) < examples:
             shown.append({"query": text, "rewrites": rewrites, "pairs": len(curation.pairs)})
     count = len(queries)
@@ -120,6 +127,7 @@ def evaluate_rewriter(*, rewriter, queries: Sequence[tuple[int, str]], n: int, s
         "incremental_pairs_per_query": round(incremental_pairs / count, 3),
         "seconds": round(time.monotonic() - started, 1),
         "examples": shown,
+        "per_query": per_query,
     }
 
 

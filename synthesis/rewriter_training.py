@@ -18,13 +18,14 @@ import json
 import logging
 import random
 import shutil
+import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .parsing import clean_rewrite, dedupe_rewrites
+from .parsing import clean_rewrite, dedupe_rewrites, normalise_query
 from .prompts import rewrite_messages
 from .rewards import RewardSettings
 
@@ -488,12 +489,14 @@ def version_folder(name: str) -> Path:
 
 
 def collect_seed_pairs(*, sources: dict, dataset, training_queries: Sequence[str],
+                       held_out_queries: Collection[str] = (),
                        log: Callable[[str], None] = logger.info) -> tuple[list[SeedPair], dict]:
     """The seed pairs of every configured source, and a manifest of counts by source.
 
     `{"jsonl": path}`, `{"synthesis": {"job_ids": [...], "min_kept": 1}}` (job_ids empty = every job of the
     data set), `{"teacher": {"queries": 50, "n": 3, "base_url": ..., "model": ...}}` (the teacher rewrites that
-    many training queries).
+    many training queries). Pairs for a held-out query are dropped (and counted), so that the evaluation on
+    held-out queries never scores a rewriter on rewrites it was taught.
     """
     pairs: list[SeedPair] = []
     manifest: dict[str, Any] = {}
@@ -517,7 +520,10 @@ def collect_seed_pairs(*, sources: dict, dataset, training_queries: Sequence[str
         manifest["teacher"] = {**teacher.describe(), "queries": min(count, len(training_queries)),
                                "pairs": len(found)}
         pairs += found
-    pairs = clean_seed_pairs(pairs)
+    held_out = {normalise_query(q) for q in held_out_queries}
+    cleaned = clean_seed_pairs(pairs)
+    pairs = [p for p in cleaned if normalise_query(p.query) not in held_out]
+    manifest["dropped_held_out"] = len(cleaned) - len(pairs)
     manifest["pairs"] = len(pairs)
     manifest["queries"] = len({p.query for p in pairs})
     log(f"seed pairs: {manifest}")
@@ -555,7 +561,8 @@ def train_rewriter_work(ctx) -> dict:
             RewriterVersion.objects.filter(pk=version.pk).update(status=RewriterVersion.Status.TRAINING, error="")
             try:
                 train_one_version(ctx=ctx, version=version, plan=plan, dataset=dataset, start_model=start_model,
-                                  training_queries=[text for _, text in training_queries])
+                                  training_queries=[text for _, text in training_queries],
+                                  held_out_queries=[text for _, text in held_out])
             except Exception as exc:
                 from sbsapp.jobs import JobCancelled
 
@@ -592,7 +599,7 @@ def starting_point(plan: TrainingPlan):
 
 
 def train_one_version(*, ctx, version, plan: TrainingPlan, dataset, start_model: str,
-                      training_queries: Sequence[str]) -> None:
+                      training_queries: Sequence[str], held_out_queries: Sequence[str] = ()) -> None:
     """Train one method into `version`'s folder, writing its curve, manifest and metrics as it goes."""
     from .models import RewriterVersion
 
@@ -600,7 +607,10 @@ def train_one_version(*, ctx, version, plan: TrainingPlan, dataset, start_model:
     out_dir = Path(version.artifact_path).parent
     curve = list(version.reward_curves or [])
     started = time.monotonic()
-    steps_at_start = int(last_checkpoint(out_dir).rsplit("-", 1)[-1]) if last_checkpoint(out_dir) else 0
+    checkpoint = last_checkpoint(out_dir)
+    steps_at_start = int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0
+    if checkpoint:
+        ctx.log(f"{version.name}: resuming from {Path(checkpoint).name}")
 
     def on_point(point: dict) -> None:
         nonlocal curve
@@ -609,14 +619,18 @@ def train_one_version(*, ctx, version, plan: TrainingPlan, dataset, start_model:
         latest = {key: round(value, 4) for key, value in point.items() if key != "step"}
         ctx.progress(point["step"], **{f"{version.method}_{key}": value for key, value in latest.items()})
 
+    step_ends: list[float] = []
+
     def on_step(step: int, total: int) -> None:
+        step_ends.append(time.monotonic())
         ctx.progress(step, total)
 
     report = training_report_callback(on_point=on_point, on_step=on_step)
     ctx.stage(f"{version.method}: training {version.name}", total=settings.max_steps)
     if version.method == "sft":
         pairs, manifest = collect_seed_pairs(sources=plan.seed_sources, dataset=dataset,
-                                             training_queries=training_queries, log=ctx.log)
+                                             training_queries=training_queries, held_out_queries=held_out_queries,
+                                             log=ctx.log)
         RewriterVersion.objects.filter(pk=version.pk).update(manifest=manifest)
         train_sft(model_path=start_model, pairs=pairs, out_dir=out_dir, settings=settings, callbacks=[report])
     else:
@@ -634,10 +648,12 @@ def train_one_version(*, ctx, version, plan: TrainingPlan, dataset, start_model:
                    callbacks=[report])
     elapsed = time.monotonic() - started
     trained_steps = max(1, settings.max_steps - steps_at_start)
+    durations = [later - earlier for earlier, later in zip(step_ends, step_ends[1:])]
+    per_step = statistics.median(durations) if durations else elapsed / trained_steps
     final = curve[-1] if curve else {}
     RewriterVersion.objects.filter(pk=version.pk).update(metrics={
         "train": {"steps": settings.max_steps, "seconds": round(elapsed, 1),
-                  "seconds_per_step": round(elapsed / trained_steps, 2),
+                  "seconds_per_step": round(per_step, 2),  # median step (model loading and saving excluded)
                   "device": resolve_training_device(settings.device),
                   "final": {k: v for k, v in final.items() if k != "step"}}})
     ctx.log(f"{version.name}: {settings.max_steps} steps in {elapsed:.0f}s")

@@ -16,6 +16,7 @@ from synthesis.rewriter_training import (
     TrainingPlan,
     TrainingSettings,
     clean_seed_pairs,
+    collect_seed_pairs,
     curve_point,
     last_checkpoint,
     merge_curve,
@@ -129,6 +130,16 @@ def test_seed_pairs_are_cleaned_deduplicated_and_never_copy_the_query(tmp_path):
     assert [(p.query, p.rewrite) for p in pairs] == [
         ("warm socks", "Wool socks"), ("warm socks", "merino hiking socks"), ("gift for a runner", "running belt")]
     assert clean_seed_pairs([SeedPair("q", "", "teacher"), SeedPair("q", "Q", "teacher")]) == []
+
+
+def test_seed_pairs_of_held_out_queries_never_reach_training(tmp_path):
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(json.dumps({"query": "warm socks", "rewrites": ["wool socks", "merino socks"]}) + "\n"
+                    + json.dumps({"query": "gift for a runner", "rewrites": ["running belt"]}) + "\n")
+    pairs, manifest = collect_seed_pairs(sources={"jsonl": str(seed)}, dataset=None, training_queries=[],
+                                         held_out_queries=["Gift for a runner!"], log=lambda message: None)
+    assert [p.query for p in pairs] == ["warm socks", "warm socks"]
+    assert manifest["dropped_held_out"] == 1 and manifest["pairs"] == 2 and manifest["jsonl"]["pairs"] == 3
 
 
 def test_training_plan_refuses_sft_without_seed_data_and_unknown_methods():
@@ -334,6 +345,7 @@ def test_a_cancelled_training_resumes_without_retraining_what_is_done(admin_user
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert grpo_steps == [1, 2, 3, 3, 4]  # the second attempt went on from checkpoint-2
+    assert "resumable-grpo: resuming from checkpoint-2" in job.log_tail
     sft.refresh_from_db()
     assert sft.trained_at == sft_trained_at  # SFT was not trained again
     grpo = RewriterVersion.objects.get(name="resumable-grpo")
@@ -378,3 +390,81 @@ def test_evaluation_reports_rewards_new_relevant_finds_and_kept_pairs():
     assert metrics["rewards"]["format"] == 0.75
     assert set(metrics["rewards"]) == {"relevance", "alignment", "diversity", "incremental", "format", "combined"}
     assert all(0 <= value <= 1 for value in metrics["rewards"].values())
+
+
+# --- under a real worker ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def real_broker(settings, tmp_path):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from celery_worker import app
+
+    opts = app.conf.broker_transport_options
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
+                   "control_folder": str(tmp_path / "control")}
+        for folder in folders.values():
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        app.conf.broker_transport_options = {**opts, **folders}
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = app.conf.broker_transport_options
+    yield app
+    app.conf.broker_transport_options = opts
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_mid_grpo_is_resumed_from_the_checkpoint_by_a_new_worker(real_broker, admin_user, tiny_model,
+                                                                                 tmp_path):
+    import os
+    import signal
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from retrieval.models import Dataset, Query
+    from sbsapp.models import Job
+    from synthesis.models import RewriterVersion
+    from synthesis.rewriter_training import rewriter_training_start
+
+    from .worker import celery_worker, wait_for
+
+    dataset = Dataset.objects.create(name="toy-worker")
+    for i, text in enumerate(QUERIES * 2):
+        Query.objects.create(dataset=dataset, query_id=f"q{i}", text=f"{text} {i}", segment="tail")
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text("".join(json.dumps({"query": q, "rewrites": r}) + "\n" for q, r in REWRITE_EXAMPLES))
+    log1 = tmp_path / "worker1.log"
+    with celery_worker(log_path=log1) as worker:
+        wait_for(lambda: log1.exists() and "ready." in log1.read_text(), timeout=120)
+        job = rewriter_training_start(config={
+            "dataset_id": dataset.pk, "name": "killed", "base_model": str(tiny_model),
+            "seed_sources": {"jsonl": str(seed)}, "sft": {"max_steps": 2, "learning_rate": 1e-3, "batch_size": 4},
+            "grpo": {"max_steps": 8, "save_steps": 2, "num_generations": 2, "max_completion_length": 6},
+            "rewards": {"weights": {"relevance": 0, "alignment": 0, "incremental": 0}}, "evaluate": False,
+            "device": "cpu"}, user=admin_user)
+        assert job.queue == "ml"
+
+        def grpo_checkpointed():
+            version = RewriterVersion.objects.filter(job=job, method="grpo").first()
+            return version is not None and len(version.reward_curves) >= 3
+
+        wait_for(grpo_checkpointed, timeout=300)
+        os.killpg(worker.pid, signal.SIGKILL)  # no clean shutdown: training dies between checkpoints
+        worker.wait(timeout=30)
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING
+    sft = RewriterVersion.objects.get(job=job, method="sft")
+    assert sft.status == "ready"
+    sft_trained_at = sft.trained_at
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    log2 = tmp_path / "worker2.log"
+    with celery_worker(log_path=log2):
+        wait_for(lambda: not Job.objects.get(pk=job.pk).is_active, timeout=300)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.attempts >= 2 and "resuming" in job.log_tail
+    grpo = RewriterVersion.objects.get(job=job, method="grpo")
+    assert grpo.status == "ready" and [p["step"] for p in grpo.reward_curves] == list(range(1, 9))
+    sft.refresh_from_db()
+    assert sft.trained_at == sft_trained_at
+    assert "killed-grpo: resuming from checkpoint-" in job.log_tail  # not trained again from step 0
