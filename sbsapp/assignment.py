@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,6 +40,11 @@ def next_item(*, campaign: Campaign, annotator, now: datetime | None = None, hol
             return reserve_next(campaign=campaign, annotator=annotator, now=now)
         except IntegrityError:
             continue  # the same annotator reserving in two tabs at once: try again
+        except OperationalError as exc:
+            # SQLite (the embedded default) refuses to turn a read transaction into a write one when another
+            # connection wrote meanwhile ("database is locked"), without waiting; a fresh attempt succeeds.
+            if connection.vendor != "sqlite" or "locked" not in str(exc):
+                raise
     return None
 
 
@@ -63,6 +68,8 @@ def reserve_next(*, campaign: Campaign, annotator, now: datetime) -> Item | None
     # Only the columns needed to decide are read under the lock; the chosen item is then loaded in full.
     with transaction.atomic():
         relax_durability()
+        # Writing first: on SQLite this takes the write lock now (waiting its turn) instead of failing later.
+        release_held(campaign=campaign, annotator=annotator)
         candidates = (
             candidate_items(campaign=campaign, annotator=annotator, now=now)
             .only("pk", "campaign_id", "judgments_count")
@@ -82,6 +89,7 @@ def reserve_next(*, campaign: Campaign, annotator, now: datetime) -> Item | None
         for pk in ids:
             with transaction.atomic():
                 relax_durability()
+                release_held(campaign=campaign, annotator=annotator)
                 candidate = (Item.objects.only("pk", "campaign_id", "judgments_count")
                              .select_for_update(no_key=True).get(pk=pk))
                 if take_if_open(item=candidate, campaign=campaign, annotator=annotator, now=now):
@@ -99,7 +107,7 @@ def take_if_open(*, item: Item, campaign: Campaign, annotator, now: datetime) ->
     if item.judgments_count + reserved >= campaign.judgments_per_item:
         return False
     item.campaign = campaign
-    reserve(item=item, annotator=annotator, now=now)
+    reserve(item=item, annotator=annotator, now=now, released=True)
     return True
 
 
@@ -145,9 +153,16 @@ def live_reservations_of_others(*, annotator, now: datetime):
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
-def reserve(*, item: Item, annotator, now: datetime, served_at: datetime | None = None) -> Reservation:
-    """Hold `item` for `annotator`; an annotator holds one item per campaign at a time."""
-    Reservation.objects.filter(campaign_id=item.campaign_id, annotator=annotator).delete()
+def release_held(*, campaign: Campaign, annotator) -> None:
+    Reservation.objects.filter(campaign=campaign, annotator=annotator).delete()
+
+
+def reserve(*, item: Item, annotator, now: datetime, served_at: datetime | None = None,
+            released: bool = False) -> Reservation:
+    """Hold `item` for `annotator`; an annotator holds one item per campaign at a time (`released`: the caller
+    already dropped what they held)."""
+    if not released:
+        Reservation.objects.filter(campaign_id=item.campaign_id, annotator=annotator).delete()
     return Reservation.objects.create(
         item=item,
         annotator=annotator,

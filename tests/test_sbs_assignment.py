@@ -89,7 +89,18 @@ def test_an_annotator_holds_one_reservation_per_campaign(annotator):
 def test_many_concurrent_annotators_never_overfill_or_double_judge():
     if connection.vendor != "postgresql":
         pytest.skip("row locks with SKIP LOCKED need PostgreSQL")
-    per_item, items, workers = 3, 12, 16
+    judge_as_a_crowd(workers=16, items=12, per_item=3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_annotators_on_the_embedded_sqlite_default():
+    if connection.vendor != "sqlite":
+        pytest.skip("the PostgreSQL variant above covers this")
+    judge_as_a_crowd(workers=6, items=6, per_item=2)
+
+
+def judge_as_a_crowd(*, workers: int, items: int, per_item: int) -> None:
+    """Every worker thread is an annotator judging until nothing is left for them."""
     campaign = make_campaign(judgments_per_item=per_item)
     for _ in range(items):
         make_item(campaign=campaign)
