@@ -240,7 +240,8 @@ def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], 
         if entry.num_requests:
             stats[name] = {
                 "requests": entry.num_requests, "failures": entry.num_failures,
-                "median_ms": entry.get_response_time_percentile(0.5), "p95_ms": entry.get_response_time_percentile(0.95),
+                "median_ms": entry.get_response_time_percentile(0.5),
+                "p95_ms": entry.get_response_time_percentile(0.95),
                 "p99_ms": entry.get_response_time_percentile(0.99), "mean_ms": round(entry.avg_response_time, 1),
                 "max_ms": round(entry.max_response_time, 1), "per_s": round(entry.num_requests / duration, 1),
             }

@@ -173,7 +173,8 @@ def campaign_item_counts(*, campaign: Campaign) -> dict:
     }
 
 
-def sample_query_ids(*, dataset_id: int, segments: list[str], query_types: list[str], size: int, seed: int) -> list[int]:
+def sample_query_ids(*, dataset_id: int, segments: list[str], query_types: list[str], size: int,
+                     seed: int) -> list[int]:
     """A stratified random sample: each (segment, query type) stratum gets its proportional share of `size`.
 
     Shares are rounded by largest remainder, so the sample has exactly `size` queries (or all of them when

@@ -107,7 +107,8 @@ def record(*, judgment: Judgment, counts: bool) -> Judgment:
         replay = Judgment.objects.filter(annotator=judgment.annotator, submit_key=judgment.submit_key).first()
         if replay is not None:
             return replay  # the same form submitted again
-        if isinstance(exc, IntegrityError) and Judgment.objects.filter(item=item, annotator=judgment.annotator).exists():
+        judged_before = Judgment.objects.filter(item=item, annotator=judgment.annotator).exists()
+        if isinstance(exc, IntegrityError) and judged_before:
             raise AlreadyJudged("You have already judged this item; here is the next one.") from None
         raise
     return judgment
