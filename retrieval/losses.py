@@ -1,136 +1,132 @@
-"""The two-tower retriever's loss: softmax / InfoNCE with a temperature over in-batch, random and hard negatives.
+"""The two-tower retriever's loss: softmax / InfoNCE with a temperature over in-batch, random and hard negatives,
+with false-negative masking.
 
 What it optimises: for a query q with positive product p⁺ and the batch's other products (every other row's
-positive and every row's explicit negatives) as negatives,
+positive and every row's explicit negatives) as negatives N(q),
 
-    loss(q) = -log( exp(s(q, p⁺)/τ) / Σ_p exp(s(q, p)/τ) ),     s = cosine similarity, τ = temperature
+    loss(q) = -log( exp(s(q, p⁺)/τ) / (exp(s(q, p⁺)/τ) + Σ_{p ∈ N(q), p ∉ K(q)} exp(s(q, p)/τ)) )
 
-This is the sampled-softmax objective of MGDSPR (arXiv 2106.09297) and of DPR / CPC (InfoNCE). We use the
-library's implementation, sentence-transformers' `MultipleNegativesRankingLoss` (or its gradient-cached variant
-for large batches on small memory), with `scale = 1/τ`.
+with s the cosine similarity, τ the temperature (scale = 1/τ) and K(q) the query's *known positives* (its other
+clicked or bought products, extra-source pairs, `train` labels of grade >= 2). Leaving K(q) out of the
+denominator is the false-negative masking: a product we know is relevant to q is never pushed away from it,
+even when it sits in the batch as another row's positive. This is the sampled-softmax objective of MGDSPR
+(arXiv 2106.09297) and InfoNCE (arXiv 1807.03748).
 
-Inputs: rows of (query text, positive product text, negative product text ...). The loss treats every
-product in the batch except a row's own positive as a negative for that row, so a product that is a *known*
-positive of that query (a second clicked product, a synthetic pair) would be a false negative. The loss cannot
-see that, so `FalseNegativeFreeBatchSampler` builds batches in which it never happens: no query twice, and no
-product that is a known positive of another row's query. Explicit negatives are drawn outside each query's
-known positives before training (see training.py).
+These are sentence-transformers' `MultipleNegativesRankingLoss` and its gradient-cached variant (GradCache,
+arXiv 2101.06983; large batches in small memory) with only the score matrix masked; the library owns the
+embedding, caching and training loop.
+
+Inputs: columns (anchor, positive, negative_1, ..., negative_n) and a `label` column holding each row's example
+index, so that the loss can look up the row's query and the products of every column.
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 LOSSES = ("mnrl", "cached_mnrl")
 
 
-def retriever_loss(model, *, temperature: float, kind: str = "mnrl", mini_batch_size: int = 32):
-    """The InfoNCE loss over in-batch + explicit negatives with temperature `temperature` (scale = 1/τ)."""
+class FalseNegativeMask:
+    """For a batch (given by example indices), which (row, column) scores are a known positive of the row's query."""
+
+    def __init__(self, *, example_queries: Sequence[int], example_products: Sequence[Sequence[int]],
+                 known_positives: Mapping[int, set[int]]):
+        if len(example_queries) != len(example_products):
+            raise ValueError("One query and one product tuple per training example are needed.")
+        self.example_queries = example_queries
+        self.example_products = example_products
+        self.known_positives = known_positives
+
+    def __call__(self, labels):
+        """A (batch, batch * columns) bool tensor; columns are laid out as the loss concatenates them: every row's
+        positive, then every row's first negative, and so on. A row's own positive is never masked."""
+        import torch
+
+        if labels is None:
+            raise ValueError("The masked loss needs each row's example index in a `label` column.")
+        rows = [int(i) for i in labels.tolist()]
+        size = len(rows)
+        columns = len(self.example_products[rows[0]])
+        column_products = [self.example_products[rows[r]][k] for k in range(columns) for r in range(size)]
+        mask = torch.zeros((size, size * columns), dtype=torch.bool, device=labels.device)
+        for i, example in enumerate(rows):
+            known = self.known_positives.get(self.example_queries[example], ())
+            if not known:
+                continue
+            for c, product in enumerate(column_products):
+                if c != i and product in known:
+                    mask[i, c] = True
+        return mask
+
+
+def masked_infonce(queries, docs_all, *, targets, scale: float, mask):
+    """Cross-entropy of each query row over all candidate columns, masked columns left out of the softmax."""
+    import torch.nn.functional as F
+    from sentence_transformers.util import cos_sim
+
+    scores = cos_sim(queries, docs_all) * scale
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))
+    return F.cross_entropy(scores, targets)
+
+
+def masked_loss_classes():
+    """The loss classes (built lazily so that importing this module does not import torch)."""
+    import torch
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MultipleNegativesRankingLoss,
     )
 
+    class MaskedMultipleNegativesRankingLoss(MultipleNegativesRankingLoss):
+        """MultipleNegativesRankingLoss whose in-batch and explicit negatives exclude the query's known positives."""
+
+        def __init__(self, model, *, scale: float, false_negatives: FalseNegativeMask):
+            super().__init__(model, scale=scale)
+            self.false_negatives = false_negatives
+
+        def compute_loss_from_embeddings(self, embeddings, labels):
+            queries, docs = embeddings[0], embeddings[1:]
+            targets = torch.arange(len(queries), device=queries.device)
+            return masked_infonce(queries, torch.cat(docs), targets=targets, scale=self.scale,
+                                  mask=self.false_negatives(labels))
+
+    class CachedMaskedMultipleNegativesRankingLoss(CachedMultipleNegativesRankingLoss):
+        """The gradient-cached variant: the same masked loss, computed over mini-batches of query rows."""
+
+        def __init__(self, model, *, scale: float, mini_batch_size: int, false_negatives: FalseNegativeMask):
+            super().__init__(model, scale=scale, mini_batch_size=mini_batch_size)
+            self.false_negatives = false_negatives
+
+        def calculate_loss(self, reps, labels=None, *, with_backward: bool = False):
+            queries = torch.cat(reps[0])
+            docs_all = torch.cat([torch.cat(r) for r in reps[1:]])
+            mask = self.false_negatives(labels)
+            size = len(queries)
+            losses = []
+            for begin in range(0, size, self.mini_batch_size):
+                end = min(begin + self.mini_batch_size, size)
+                targets = torch.arange(begin, end, device=queries.device)
+                chunk = masked_infonce(queries[begin:end], docs_all, targets=targets, scale=self.scale,
+                                       mask=mask[begin:end]) * (end - begin) / size
+                if with_backward:
+                    chunk.backward()
+                    chunk = chunk.detach()
+                losses.append(chunk)
+            return sum(losses)
+
+    return MaskedMultipleNegativesRankingLoss, CachedMaskedMultipleNegativesRankingLoss
+
+
+def retriever_loss(model, *, temperature: float, false_negatives: FalseNegativeMask, kind: str = "mnrl",
+                   mini_batch_size: int = 32):
+    """The masked InfoNCE loss over in-batch + explicit negatives with temperature `temperature` (scale = 1/τ)."""
     if not 0 < float(temperature) <= 1:
         raise ValueError(f"Temperature must be in (0, 1], got {temperature!r}.")
+    plain, cached = masked_loss_classes()
     scale = 1.0 / float(temperature)
     if kind == "mnrl":
-        return MultipleNegativesRankingLoss(model, scale=scale)
+        return plain(model, scale=scale, false_negatives=false_negatives)
     if kind == "cached_mnrl":
-        return CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=int(mini_batch_size))
+        return cached(model, scale=scale, mini_batch_size=int(mini_batch_size), false_negatives=false_negatives)
     raise ValueError(f"Unknown loss {kind!r}; choose one of {LOSSES}.")
-
-
-def false_negative_free_batches(
-    order: Sequence[int],
-    *,
-    batch_size: int,
-    example_queries: Sequence[int],
-    example_products: Sequence[Sequence[int]],
-    known_positives: Mapping[int, set[int]],
-) -> list[list[int]]:
-    """Group example indices (in `order`) into batches where no row's in-batch negative is a known positive.
-
-    An example joins the open batch unless its query is already there, one of its products is a known positive
-    of a query already there, or a product already there is a known positive of its query; such an example
-    waits for a later batch. Every batch is full except possibly the last.
-    """
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    batch_queries: set[int] = set()
-    batch_products: set[int] = set()
-    forbidden: set[int] = set()  # known positives of the queries in the open batch
-    remaining = list(order)
-    while remaining:
-        waiting: list[int] = []
-        added = 0
-        for idx in remaining:
-            query = example_queries[idx]
-            products = example_products[idx]
-            positives = known_positives.get(query, set())
-            if (
-                query in batch_queries
-                or any(p in forbidden for p in products)
-                or not positives.isdisjoint(batch_products)
-            ):
-                waiting.append(idx)
-                continue
-            batch.append(idx)
-            added += 1
-            batch_queries.add(query)
-            batch_products.update(products)
-            forbidden |= positives
-            if len(batch) == batch_size:
-                batches.append(batch)
-                batch, batch_queries, batch_products, forbidden = [], set(), set(), set()
-        if waiting and added == 0:
-            # Nothing more fits the open batch: close it; an empty batch accepts any example.
-            batches.append(batch)
-            batch, batch_queries, batch_products, forbidden = [], set(), set(), set()
-        remaining = waiting
-    if batch:
-        batches.append(batch)
-    return batches
-
-
-def false_negative_free_sampler_class():
-    """The batch sampler class (built lazily so that importing this module does not import torch)."""
-    from sentence_transformers.base.sampler import DefaultBatchSampler
-
-    class FalseNegativeFreeBatchSampler(DefaultBatchSampler):
-        """A sentence-transformers batch sampler over `false_negative_free_batches`, reshuffled per epoch."""
-
-        def __init__(self, dataset, *, batch_size: int, drop_last: bool, example_queries, example_products,
-                     known_positives, valid_label_columns=None, generator=None, seed: int = 0, shuffle: bool = True):
-            super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
-                             valid_label_columns=valid_label_columns, generator=generator, seed=seed)
-            if len(example_queries) != len(dataset) or len(example_products) != len(dataset):
-                raise ValueError("The sampler needs the query and products of every training example.")
-            self.example_queries = example_queries
-            self.example_products = example_products
-            self.known_positives = known_positives
-            self.shuffle = shuffle
-            self._batches: dict[int, list[list[int]]] = {}
-
-        def batches_for_epoch(self, epoch: int) -> list[list[int]]:
-            if epoch not in self._batches:
-                import numpy as np
-
-                count = len(self.example_queries)
-                order = (np.random.default_rng(self.seed + epoch).permutation(count) if self.shuffle
-                         else np.arange(count)).tolist()
-                self._batches = {epoch: false_negative_free_batches(
-                    order,
-                    batch_size=self.batch_size,
-                    example_queries=self.example_queries,
-                    example_products=self.example_products,
-                    known_positives=self.known_positives,
-                )}
-            return self._batches[epoch]
-
-        def __iter__(self) -> Iterator[list[int]]:
-            yield from self.batches_for_epoch(self.epoch)
-
-        def __len__(self) -> int:
-            return len(self.batches_for_epoch(self.epoch))
-
-    return FalseNegativeFreeBatchSampler

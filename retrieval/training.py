@@ -1,12 +1,11 @@
 """Two-tower training data and training: positives from the logs (and named extra sources), weighted sampling,
 random and hard negatives that are never a known positive of their query, then sentence-transformers training.
 
-`training_set_build` is deterministic for a seed; `train_encoder` hands the examples, the InfoNCE loss
-(losses.py) and the false-negative-free batch sampler to `SentenceTransformerTrainer`.
+`training_set_build` is deterministic for a seed; `train_encoder` hands the examples and the masked InfoNCE loss
+(losses.py, which never treats a known positive of a query as its negative) to `SentenceTransformerTrainer`.
 """
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,7 +236,7 @@ def train_encoder(
     from transformers import TrainerCallback, set_seed
 
     from .encoders import load_encoder
-    from .losses import false_negative_free_sampler_class, retriever_loss
+    from .losses import FalseNegativeMask, retriever_loss
 
     set_seed(seed)
     model = load_encoder(base_model, cache=False)
@@ -249,14 +248,11 @@ def train_encoder(
     }
     for j in range(negative_columns):
         columns[f"negative_{j + 1}"] = [product_texts[n[j]] for n in training_set.negative_pks]
+    columns["label"] = list(range(len(training_set)))  # the example index, for the loss's false-negative mask
     train_dataset = Dataset.from_dict(columns)
-
-    sampler = functools.partial(
-        false_negative_free_sampler_class(),
-        example_queries=training_set.query_pks,
-        example_products=training_set.example_products(),
-        known_positives=training_set.known_positives,
-    )
+    false_negatives = FalseNegativeMask(example_queries=training_set.query_pks,
+                                        example_products=training_set.example_products(),
+                                        known_positives=training_set.known_positives)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir.parent / f".{out_dir.name}-trainer"),
         num_train_epochs=1,  # the examples already hold `epochs` passes over the sampled pairs
@@ -266,7 +262,6 @@ def train_encoder(
         weight_decay=0.01,
         seed=seed,
         data_seed=seed,
-        batch_sampler=sampler,
         save_strategy="no",
         eval_strategy="no",
         logging_strategy="steps",
@@ -288,7 +283,7 @@ def train_encoder(
                 losses.append(float(logs["loss"]))
 
     loss = retriever_loss(model, temperature=float(config["temperature"]), kind=config["loss"],
-                          mini_batch_size=int(config["mini_batch_size"]))
+                          mini_batch_size=int(config["mini_batch_size"]), false_negatives=false_negatives)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss,
                                          callbacks=[ReportProgress()])
     started = time.monotonic()

@@ -393,8 +393,6 @@ def _build_hybrid(ctx: JobContext, version: RetrieverVersion) -> dict:
 
 
 def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
-    import numpy as np
-
     from .encoders import load_encoder, resolve_encoder
     from .models import Query
     from .product_text import dataset_product_texts

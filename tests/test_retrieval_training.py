@@ -2,7 +2,7 @@
 positive (random, hard and in-batch), seeded reproducibility, and one real (tiny) sentence-transformers run."""
 import pytest
 
-from retrieval.losses import false_negative_free_batches
+from retrieval.losses import FalseNegativeMask, masked_loss_classes
 from retrieval.pair_sources import (
     InvalidPairs,
     UnknownPairSource,
@@ -11,7 +11,7 @@ from retrieval.pair_sources import (
     unregister_pair_source,
 )
 from retrieval.training import training_set_build
-from retrieval.versions import DENSE_DEFAULTS, normalize_config, version_build
+from retrieval.versions import normalize_config, version_build
 from tests.retrieval_factories import all_texts, make_dataset, tiny_encoder_folder
 
 pytestmark = pytest.mark.django_db
@@ -54,20 +54,61 @@ def test_random_and_hard_negatives_are_never_known_positives(dataset, extra_sour
     assert training.manifest["negatives"]["hard_from"] == "bm25-hn"
 
 
-def test_batches_never_hold_a_known_positive_of_another_rows_query(dataset):
+def test_loss_mask_hides_every_known_positive_of_a_rows_query_but_its_own_positive(dataset):
+    import torch
+
     training = training_set_build(dataset=dataset, config=dense_config(epochs=10), seed=3)
     products = training.example_products()
-    batches = false_negative_free_batches(range(len(training)), batch_size=4, example_queries=training.query_pks,
-                                          example_products=products, known_positives=training.known_positives)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(training)))
-    assert all(len(batch) <= 4 for batch in batches)
-    for batch in batches:
-        queries = [training.query_pks[i] for i in batch]
-        assert len(set(queries)) == len(queries)
-        for i in batch:
-            # everything row i is scored against, apart from its own positive, is a true negative for its query
-            negatives_of_i = [p for j in batch if j != i for p in products[j]] + training.negative_pks[i]
-            assert not set(negatives_of_i) & training.known_positives[training.query_pks[i]]
+    mask = FalseNegativeMask(example_queries=training.query_pks, example_products=products,
+                             known_positives=training.known_positives)
+    batch = list(range(16))
+    masked = mask(torch.tensor(batch))
+    columns = [products[r][k] for k in range(len(products[0])) for r in batch]  # positives, then negatives
+    assert masked.shape == (16, 32)
+    for i, example in enumerate(batch):
+        known = training.known_positives[training.query_pks[example]]
+        for c, product in enumerate(columns):
+            assert bool(masked[i, c]) == (c != i and product in known)
+    assert masked.any()  # ten epochs of nine pairs: some rows share a query or a clicked product
+
+
+def test_masked_loss_is_the_library_infonce_without_the_masked_columns(tmp_path):
+    import torch
+
+    from retrieval.encoders import load_encoder
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    plain, cached = masked_loss_classes()
+    torch.manual_seed(0)
+    queries, positives, negatives = (torch.randn(4, 8) for _ in range(3))
+    # rows 0 and 1 belong to the same query (10), whose known positives are products 100 and 101
+    no_conflict = FalseNegativeMask(example_queries=[1, 2, 3, 4], known_positives={},
+                                    example_products=[(100, 200), (101, 201), (102, 202), (103, 203)])
+    reference = MultipleNegativesRankingLoss(None, scale=20.0).compute_loss_from_embeddings(
+        [queries, positives, negatives], None)
+    ours = plain(None, scale=20.0, false_negatives=no_conflict)
+    labels = torch.arange(4)
+    assert torch.allclose(ours.compute_loss_from_embeddings([queries, positives, negatives], labels), reference)
+    conflict = FalseNegativeMask(example_queries=[10, 10, 3, 4], known_positives={10: {100, 101}},
+                                 example_products=[(100, 200), (101, 201), (102, 202), (103, 203)])
+    masked = plain(None, scale=20.0, false_negatives=conflict)
+    before = masked.compute_loss_from_embeddings([queries, positives, negatives], labels)
+    candidates = torch.cat([positives, negatives])
+
+    def row_loss(row: int, hidden: list[int]):  # one row's InfoNCE with some candidate columns left out
+        scores = torch.nn.functional.normalize(queries[row:row + 1]) @ torch.nn.functional.normalize(candidates).T
+        scores = scores * 20.0
+        scores[0, hidden] = float("-inf")
+        return torch.nn.functional.cross_entropy(scores, torch.tensor([row]))
+
+    # row 0 must not be pushed away from product 101 (row 1's positive) and row 1 not from product 100
+    expected = (row_loss(0, [1]) + row_loss(1, [0]) + row_loss(2, []) + row_loss(3, [])) / 4
+    assert torch.isclose(before, expected)
+    assert before < reference  # fewer negatives, lower loss
+    model = load_encoder(str(tiny_encoder_folder(tmp_path / "enc", all_texts())), cache=False)
+    cached_loss = cached(model, scale=20.0, mini_batch_size=2, false_negatives=conflict)
+    reps = [list(t.split(2)) for t in (queries, positives, negatives)]
+    assert torch.isclose(cached_loss.calculate_loss(reps, labels), before)
 
 
 def test_clicked_and_bought_pairs_are_sampled_in_proportion_to_their_weight(dataset):
