@@ -59,6 +59,11 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
+    @property
+    def count_pairs(self) -> list[tuple[str, object]]:
+        """`counts` as pairs: a template cannot loop over `counts.items` when a count is named "items"."""
+        return list(self.counts.items())
+
 
 # --------------------------------------------------------------------------------------------------------------
 # SBS evaluation: campaigns, frozen items, reservations and judgments.
