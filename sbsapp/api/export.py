@@ -2,8 +2,8 @@
 
 Read → shape → write, each step small: `export_rows` reads judgments through a database cursor
 (`QuerySet.iterator`) in chunks, joining each chunk to its items' frozen product ids with one extra query
-(the database unnests the lists; they are held only for the current chunk); `csv_chunks` / `jsonl_chunks` turn the rows into text, many rows
-per yielded string. Nothing but the current chunk is ever in memory.
+(the database unnests the lists; they are held only for the current chunk); `csv_chunks` / `jsonl_chunks`
+turn the rows into text, many rows per yielded string. Nothing but the current chunk is ever in memory.
 """
 from __future__ import annotations
 
