@@ -5,11 +5,12 @@
 
 Imports the bundle into a fresh throw-away database, builds each system as a retriever version (through the
 same services and jobs as the app, run in-process), evaluates it on the `test` labels and prints markdown
-tables: metrics for all / head / tail queries (rows: systems), nDCG@10 by query type, and build timings.
+tables: metrics for all, head, torso and tail queries (rows: systems), nDCG@10 and Recall@100 by query type,
+and build timings.
 
 Systems: `bm25`, `dense-zero-shot` (the base encoder as shipped), `dense-logs` (the encoder fine-tuned on the
 bundle's click/purchase logs with in-batch + one random negative, InfoNCE, temperature 0.05), and
-`hybrid-bm25+logs` (reciprocal rank fusion of BM25 and dense-logs). `--system` adds rows, e.g.
+`hybrid-bm25-logs` (reciprocal rank fusion of BM25 and dense-logs). `--system` adds rows, e.g.
 `--system 'dense-hard=dense:{"hard_negatives": {"from_version": "bench-bm25"}}'` (version names are
 `bench-<label>`); the synthesis benchmark adds its treatment row the same way.
 
@@ -54,7 +55,7 @@ def default_systems(args) -> list[tuple[str, str, dict]]:
         ("bm25", "bm25", {}),
         ("dense-zero-shot", "dense", {**dense, "train": False}),
         ("dense-logs", "dense", trained),
-        ("hybrid-bm25+logs", "hybrid", {"components": ["bench-bm25", "bench-dense-logs"]}),
+        ("hybrid-bm25-logs", "hybrid", {"components": ["bench-bm25", "bench-dense-logs"]}),
     ]
 
 
@@ -71,10 +72,13 @@ def parse_system(raw: str) -> tuple[str, str, dict]:
 
 def build_and_evaluate(*, dataset, label: str, kind: str, config: dict, seed: int) -> dict:
     """Build the version `bench-<label>` in-process and evaluate it; returns its metrics, manifest and timings."""
+    from django.utils.text import slugify
+
     from retrieval.versions import version_build, version_evaluate
 
     started = time.perf_counter()
-    version = version_build(dataset=dataset, name=f"bench-{label}", kind=kind, config=config, seed=seed, inline=True)
+    version = version_build(dataset=dataset, name=f"bench-{slugify(label)}", kind=kind, config=config, seed=seed,
+                            inline=True)
     build_seconds = time.perf_counter() - started
     if version.status != "ready":
         raise SystemExit(f"{label}: build failed: {version.error}")
@@ -98,6 +102,12 @@ def timings_table(results: list[dict]) -> str:
                      f"{training.get('steps', '-')} | {training.get('train_loss', '-')} | "
                      f"{training.get('seconds', '-')} | {index} |")
     return "\n".join(lines)
+
+
+def write_results(args, results: list[dict]) -> None:
+    settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    args.out.write_text(json.dumps({"bundle": str(args.bundle), "settings": settings, "systems": results},
+                                   indent=2, default=str), encoding="utf-8")
 
 
 def main() -> None:
@@ -141,20 +151,21 @@ def main() -> None:
             results.append(build_and_evaluate(dataset=dataset, label=label, kind=kind, config=config, seed=args.seed))
             print(f"  {label}: nDCG@10 {results[-1]['metrics']['all'].get('nDCG@10')} "
                   f"({results[-1]['build_s']} s)", file=sys.stderr, flush=True)
+            if args.out:  # after every system, so that a late failure keeps the earlier results
+                write_results(args, results)
         rows = [(r["label"], r["metrics"]) for r in results]
-        print("## Test labels: all / head / tail queries\n")
-        print(metrics_table(rows) + "\n")
+        segments = [("all",)] + [("segment", s) for s in ("head", "torso", "tail")
+                                 if any(s in (m.get("segment") or {}) for _, m in rows)]
+        for group in segments:
+            title = "all queries" if group == ("all",) else f"{group[-1]} queries"
+            print(f"## Test labels, {title}\n")
+            print(metrics_table(rows, groups=(group,)) + "\n")
         types = sorted({t for _, m in rows for t in (m.get("query_type") or {})})
         print("## nDCG@10 and Recall@100 by query type\n")
         print(metrics_table(rows, metrics=("nDCG@10", "Recall@100"),
                             groups=tuple(("query_type", t) for t in types)) + "\n")
         print("## Build and training\n")
         print(timings_table(results) + "\n")
-        if args.out:
-            args.out.write_text(json.dumps({"bundle": str(args.bundle), "systems": results,
-                                            "settings": vars(args) | {"bundle": str(args.bundle),
-                                                                       "out": str(args.out)}},
-                                           indent=2, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":
