@@ -19,9 +19,11 @@ BM25, BASELINE, HYBRID, TREATMENT = "demo-bm25", "demo-baseline", "demo-hybrid",
 JUDGE = "demo-judge"
 CAMPAIGN = "Demo: log-trained baseline vs synthetic-data retriever"
 # Bounded so that the whole demo finishes in minutes on a 2-core CPU.
-BASELINE_CONFIG = {"epochs": 1, "batch_size": 32}
-JUDGE_CONFIG = {"epochs": 1, "batch_size": 32, "max_examples": 6000}
-SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 120, "retrieve_k": 100, "baseline_k": 100,
+# Short texts and a capped sample keep CPU training to a few minutes (each step encodes 3 texts per example).
+BASELINE_CONFIG = {"epochs": 1, "batch_size": 32, "max_seq_length": 64, "samples_per_epoch": 2000,
+                   "random_negatives": 0}
+JUDGE_CONFIG = {"epochs": 1, "batch_size": 32, "max_examples": 3000}
+SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 60, "retrieve_k": 100, "baseline_k": 100,
                     "max_pairs_per_query": 20, "threshold": 0.5, "segments": ["tail"]}
 CAMPAIGN_CONFIG = {"segments": [], "sample_size": 60, "k": 10, "judgments_per_item": 3, "control_share": 0.1}
 
