@@ -2,13 +2,14 @@
 by default), with the time per training step on this machine.
 
     python bench/rewriter_training.py [--bundle DIR] [--workdir DIR] [--sft-steps 8] [--grpo-steps 12]
-        [--seed-queries 60] [--eval-queries 30] [--candidates 4] [--out FILE.json]
+        [--seed-queries 60] [--eval-queries 30] [--candidates 4] [--baseline dense-zero-shot] [--out FILE.json]
 
 Everything runs in-process through the app's own services and jobs, in a throw-away database and artifact folder
 (`--workdir` keeps them, and a re-run with the same workdir reuses what is already built):
 
 1. import the bundle (`manage.py build_demo_bundle` writes the demo one when `--bundle` is not given);
-2. retrievers: BM25, the log-trained dense baseline, and their hybrid (RRF) as the strong offline retriever;
+2. retrievers: BM25, a dense baseline (the shipped MiniLM as it is, or `--baseline dense-logs` to fine-tune it
+   on the logs first), and their hybrid (RRF) as the strong offline retriever;
 3. the cross-encoder relevance judge, trained on `train` qrels and logs;
 4. SFT seed data: a synthesis job with the base SmolLM2 over `--seed-queries` tail queries; its kept rewrites
    (rewrites whose retrieval found products the judge kept) are the seed pairs, minus any held-out query;
@@ -88,10 +89,11 @@ def ensure_judge(dataset, max_examples: int):
     from synthesis.models import JudgeVersion
     from synthesis.services import judge_version_start
 
-    judge = JudgeVersion.objects.filter(name="bench-judge", status="ready").first()
+    name = f"bench-judge-{max_examples}"
+    judge = JudgeVersion.objects.filter(name=name, status="ready").first()
     if judge is None:
-        JudgeVersion.objects.filter(name="bench-judge").delete()
-        judge = judge_version_start(dataset=dataset, name="bench-judge", max_examples=max_examples)
+        JudgeVersion.objects.filter(name=name).delete()
+        judge = judge_version_start(dataset=dataset, name=name, max_examples=max_examples)
         judge.refresh_from_db()
     if judge.status != "ready":
         raise SystemExit(f"judge training failed: {judge.job.error if judge.job else judge.status}")
@@ -103,7 +105,8 @@ def ensure_seed_synthesis(*, dataset, hybrid, baseline, judge, max_queries: int,
     from synthesis.services import SynthesisConfig, synthesis_job_start
 
     job = Job.objects.filter(kind="synthesis", status="succeeded", config__max_queries=max_queries,
-                             config__candidates=candidates).order_by("-pk").first()
+                             config__candidates=candidates, config__judge_version_id=judge.pk,
+                             config__retriever_version_id=hybrid.pk).order_by("-pk").first()
     if job is None:
         config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=hybrid.pk,
                                  baseline_version_id=baseline.pk, judge_version_id=judge.pk, candidates=candidates,
@@ -189,8 +192,10 @@ def main() -> None:
     parser.add_argument("--seed-queries", type=int, default=60, help="tail queries the seed synthesis job rewrites")
     parser.add_argument("--eval-queries", type=int, default=30)
     parser.add_argument("--retrieve-k", type=int, default=50, help="products per rewrite in the pipeline")
-    parser.add_argument("--judge-examples", type=int, default=4000)
-    parser.add_argument("--dense-samples", type=int, default=2048, help="training examples of the dense baseline")
+    parser.add_argument("--judge-examples", type=int, default=1500)
+    parser.add_argument("--baseline", choices=("dense-zero-shot", "dense-logs"), default="dense-zero-shot",
+                        help="the online baseline (dense-logs trains the encoder on the logs first: slower)")
+    parser.add_argument("--dense-samples", type=int, default=2048, help="training examples of dense-logs")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
 
@@ -211,12 +216,17 @@ def main() -> None:
         dataset = ensure_dataset(bundle)
         say(f"data set: {dataset.products.count()} products, {dataset.queries.filter(segment='tail').count()} tail "
             "queries")
-        say("retrievers: bm25, dense baseline trained on the logs, hybrid")
+        say(f"retrievers: bm25, the {args.baseline} dense baseline, and their hybrid")
         bm25 = ensure_retriever(dataset, "bench-bm25", "bm25", {})
-        baseline = ensure_retriever(dataset, "bench-dense-logs", "dense", {
-            "max_seq_length": 64, "epochs": 1, "samples_per_epoch": args.dense_samples, "batch_size": 32,
-            "temperature": 0.05, "random_negatives": 1})
-        hybrid = ensure_retriever(dataset, "bench-hybrid", "hybrid", {"components": [bm25.name, baseline.name]})
+        dense = {"max_seq_length": 64, "encode_batch_size": 64}
+        if args.baseline == "dense-logs":
+            dense.update({"epochs": 1, "samples_per_epoch": args.dense_samples, "batch_size": 32,
+                          "temperature": 0.05, "random_negatives": 1})
+        else:
+            dense["train"] = False
+        baseline = ensure_retriever(dataset, f"bench-{args.baseline}", "dense", dense)
+        hybrid = ensure_retriever(dataset, f"bench-hybrid-{args.baseline}", "hybrid",
+                                  {"components": [bm25.name, baseline.name]})
         say("relevance judge")
         judge = ensure_judge(dataset, args.judge_examples)
         say(f"judge ready (validation AUC {judge.metrics.get('auc')}); seed synthesis job with the base model")
@@ -230,7 +240,7 @@ def main() -> None:
         from synthesis.models import RewriterVersion
         from synthesis.rewriter_training import rewriter_training_start
 
-        name = f"bench-{args.sft_steps}-{args.grpo_steps}-{args.seed}"
+        name = f"bench-{args.sft_steps}-{args.grpo_steps}-{args.seed}-{judge.name}"
         job = Job.objects.filter(kind="rewriter_training", config__name=name).order_by("-pk").first()
         started = time.perf_counter()
         if job is None:

@@ -171,10 +171,24 @@ class RewriterVersionAdmin(admin.ModelAdmin):
                        "curves", "manifest", "reward_weights", "hyperparams", "metrics", "job_link", "created_by",
                        "created_at", "trained_at")
     exclude = ("reward_curves", "job")
-    actions = ("continue_with_grpo",)
+    actions = ("continue_with_grpo", "synthesise_with")
 
     def has_change_permission(self, request, obj=None):
         return False if obj is not None else super().has_change_permission(request, obj)
+
+    @admin.action(description="Start a synthesis job with the selected rewriter (settings of the latest job)")
+    def synthesise_with(self, request, queryset):
+        from .rewriter_training import synthesis_with_rewriter_start
+
+        for version in queryset:
+            try:
+                job = synthesis_with_rewriter_start(version=version, user=request.user)
+            except (ValueError, BrokerUnavailable) as exc:
+                self.message_user(request, f"{version.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, format_html('{}: <a href="{}">synthesis job #{}</a> started.',
+                                                       version.name, reverse("synthesis_job", args=[job.pk]), job.pk),
+                                  messages.SUCCESS)
 
     @admin.display(description="final reward")
     def final_reward(self, version):

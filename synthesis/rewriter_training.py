@@ -746,3 +746,38 @@ def rewriter_training_start(*, config: dict, user=None):
     plan = TrainingPlan.from_config(config)
     check_training_references(plan, config)
     return job_start(kind=JOB_KIND, task=ml_train_rewriter, config=config, user=user)
+
+
+def synthesis_with_rewriter_start(*, version, user=None, overrides: dict | None = None):
+    """Start a synthesis job that uses a trained rewriter version as its `hf-local` model.
+
+    The other settings come from the data set's latest synthesis job (same retrievers, judge, mining and caps:
+    only the rewriter changes, so the two jobs compare), else from the version's training job; `overrides`
+    (e.g. `{"max_queries": 5}`) win over both.
+    """
+    from sbsapp.models import Job
+
+    from .models import JudgeVersion, RewriterVersion, SynthesisJob
+    from .services import SynthesisConfig, synthesis_job_start
+
+    if version.status != RewriterVersion.Status.READY:
+        raise ValueError(f"Rewriter version {version.name!r} is {version.status}, not ready.")
+    if not (Path(version.artifact_path) / "config.json").exists():
+        raise ValueError(f"Rewriter version {version.name!r} has no model folder at {version.artifact_path}.")
+    previous = Job.objects.filter(kind=SynthesisJob.KIND, config__dataset_id=version.dataset_id).order_by("-pk").first()
+    config = dict(previous.config) if previous is not None else {}
+    training = (version.job.config if version.job_id else {}) or {}
+    retriever = config.get("retriever_version_id") or training.get("retriever_version_id")
+    if not retriever:
+        raise ValueError("No retriever to synthesise with: run one synthesis job first, or train the rewriter with "
+                         "a retriever version.")
+    judge_id = config.get("judge_version_id") or (training.get("judge") or {}).get("judge_version_id")
+    if not judge_id and config.get("judge_backend", "cross-encoder") == "cross-encoder":
+        judge_id = JudgeVersion.objects.filter(dataset_id=version.dataset_id, status="ready").values_list(
+            "pk", flat=True).first()
+    config.update({"dataset_id": version.dataset_id, "retriever_version_id": retriever,
+                   "baseline_version_id": config.get("baseline_version_id") or training.get("baseline_version_id")
+                   or retriever, "judge_version_id": judge_id, "rewriter_backend": "hf-local",
+                   "rewriter_model": version.artifact_path})
+    config.update(overrides or {})
+    return synthesis_job_start(config=SynthesisConfig.from_dict(config), user=user)

@@ -352,6 +352,49 @@ def test_a_cancelled_training_resumes_without_retraining_what_is_done(admin_user
     assert grpo.status == "ready" and [p["step"] for p in grpo.reward_curves] == [1, 2, 3, 4]
 
 
+def test_a_trained_version_drives_a_synthesis_job(admin_user, sft_run, tmp_path):
+    from retrieval.versions import version_build
+    from sbsapp.models import Job
+    from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, RewriterVersion
+    from synthesis.rewriter_training import synthesis_with_rewriter_start
+    from synthesis.rewriters import load_rewriter
+
+    from .synthesis_support import make_catalogue, tiny_bert_folder
+
+    dataset, _, _ = make_catalogue()
+    bm25 = version_build(dataset=dataset, name="toy-bm25", kind="bm25", inline=True)
+    judge = JudgeVersion.objects.create(dataset=dataset, name="toy-judge", base_model="x", status="ready",
+                                        artifact_path=str(tiny_bert_folder(tmp_path / "bert")))
+    sft_out, _, _ = sft_run
+    version = RewriterVersion.objects.create(name="toy-sft", dataset=dataset, method="sft", base_model="tiny",
+                                             artifact_path=str(sft_out), status="ready")
+    training = Job.objects.create(kind="rewriter_training", task_name="x", config={
+        "retriever_version_id": bm25.pk, "judge": {"judge_version_id": judge.pk}})
+    RewriterVersion.objects.filter(pk=version.pk).update(job=training)
+    version.refresh_from_db()
+    job = synthesis_with_rewriter_start(version=version, user=admin_user)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.config["rewriter_backend"] == "hf-local" and job.config["rewriter_model"] == str(sft_out)
+    assert job.result["components"]["rewriter"]["model"] == str(sft_out)
+    assert job.counts["queries_done"] == 3  # the catalogue's three tail queries went through the trained model
+    mined = [m.query for m in MinedQuery.objects.filter(job=job).select_related("query").order_by("position")]
+    expected = load_rewriter(backend="hf-local", model=str(sft_out), device="cpu", seed=job.config["seed"]).rewrite(
+        [q.text for q in mined], job.config["candidates"])
+    stored = [list(RewriteCandidate.objects.filter(job=job, query=q).order_by("rank").values_list("text", flat=True))
+              for q in mined]
+    assert stored == expected  # exactly what the trained model writes
+
+
+def test_an_untrained_version_cannot_drive_a_synthesis_job(tail_dataset):
+    from synthesis.models import RewriterVersion
+    from synthesis.rewriter_training import synthesis_with_rewriter_start
+
+    version = RewriterVersion.objects.create(name="busy", dataset=tail_dataset, method="grpo", base_model="x")
+    with pytest.raises(ValueError, match="training, not ready"):
+        synthesis_with_rewriter_start(version=version)
+
+
 # --- evaluation ---------------------------------------------------------------------------------------------------------
 
 class FixedRewriter:
