@@ -26,10 +26,21 @@ else
   echo $! > "$VAR/worker.pid"
   echo "   started (pid $(cat "$VAR/worker.pid"))"
 fi
-stop_worker() { [ -f "$VAR/worker.pid" ] && kill "$(cat "$VAR/worker.pid")" 2>/dev/null; rm -f "$VAR/worker.pid"; }
-trap stop_worker EXIT INT TERM
+stop_all() {
+  [ -f "$VAR/worker.pid" ] && kill "$(cat "$VAR/worker.pid")" 2>/dev/null
+  [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null
+  rm -f "$VAR/worker.pid"
+}
+trap stop_all EXIT INT TERM
 
-echo "== pipeline (each stage is a Celery job; also visible at http://$HOST:$PORT/jobs/)"
+echo "== web server: http://$HOST:$PORT/ (log: $VAR/log/web.log)"
+$PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &
+WEB_PID=$!
+
+echo "== logins"
+$PY manage.py demo_users
+
+echo "== pipeline (each stage is a Celery job; watch them at http://$HOST:$PORT/jobs/)"
 $PY manage.py demo_pipeline
 
 echo
@@ -37,5 +48,4 @@ echo "== logins"
 $PY manage.py demo_users
 echo
 echo "   Open http://$HOST:$PORT/  (Ctrl-C stops the web server and the worker)"
-echo
-$PY manage.py runserver "$HOST:$PORT" --noreload
+wait "$WEB_PID"
