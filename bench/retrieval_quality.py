@@ -19,6 +19,7 @@ Both dense systems encode with the same `--max-seq-length` (default 64 tokens) s
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -135,7 +136,7 @@ def main() -> None:
 
         started = time.perf_counter()
         call_command("import_bundle", str(args.bundle), "--format", "bundle", "--name", "bench", "--no-progress",
-                     verbosity=0)
+                     verbosity=0, stdout=io.StringIO())
         dataset = Dataset.objects.get(name="bench")
         print(f"# Retrieval quality on {args.bundle.name} ({dataset.products.count()} products, "
               f"{dataset.queries.count()} queries; imported in {time.perf_counter() - started:.1f} s; "

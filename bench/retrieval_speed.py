@@ -21,6 +21,7 @@ unless --hnsw-1m: its build takes about an hour on a 2-core machine).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -202,7 +203,8 @@ def retrieve_on_bundle(bundle: Path) -> tuple[dict, dict]:
     from retrieval.models import Dataset, Query
     from retrieval.versions import version_build
 
-    call_command("import_bundle", str(bundle), "--format", "bundle", "--name", "speed", "--no-progress", verbosity=0)
+    call_command("import_bundle", str(bundle), "--format", "bundle", "--name", "speed", "--no-progress", verbosity=0,
+                 stdout=io.StringIO())
     dataset = Dataset.objects.get(name="speed")
     started = time.perf_counter()
     version = version_build(dataset=dataset, name="speed-dense-zero-shot", kind="dense", config={"train": False},

@@ -233,7 +233,7 @@ def train_encoder(
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from transformers import TrainerCallback, set_seed
+    from transformers import PrinterCallback, TrainerCallback, set_seed
 
     from .encoders import load_encoder
     from .losses import FalseNegativeMask, retriever_loss
@@ -286,6 +286,7 @@ def train_encoder(
                           mini_batch_size=int(config["mini_batch_size"]), false_negatives=false_negatives)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss,
                                          callbacks=[ReportProgress()])
+    trainer.remove_callback(PrinterCallback)  # losses go to the job log and manifest, not to stdout
     started = time.monotonic()
     result = trainer.train()
     seconds = time.monotonic() - started
