@@ -1,6 +1,5 @@
 """A real Celery worker builds a dense version started from the admin; the job's progress moves while it trains."""
 import time
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -13,23 +12,6 @@ from tests.retrieval_factories import all_texts, make_dataset, tiny_encoder_fold
 from .worker import celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def real_broker(settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from celery_worker import app
-
-    opts = app.conf.broker_transport_options
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
-                   "control_folder": str(tmp_path / "control")}
-        for folder in folders.values():
-            Path(folder).mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {**opts, **folders}
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = app.conf.broker_transport_options
-    yield app
-    app.conf.broker_transport_options = opts
 
 
 def test_admin_build_runs_on_the_ml_queue_and_the_progress_bar_moves(real_broker, admin_user, client, tmp_path):

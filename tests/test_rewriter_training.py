@@ -437,22 +437,6 @@ def test_evaluation_reports_rewards_new_relevant_finds_and_kept_pairs():
 
 # --- under a real worker ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def real_broker(settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from celery_worker import app
-
-    opts = app.conf.broker_transport_options
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
-                   "control_folder": str(tmp_path / "control")}
-        for folder in folders.values():
-            Path(folder).mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {**opts, **folders}
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = app.conf.broker_transport_options
-    yield app
-    app.conf.broker_transport_options = opts
-
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)

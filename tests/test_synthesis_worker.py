@@ -7,7 +7,6 @@ import os
 import re
 import signal
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.db.models import Count
@@ -23,23 +22,6 @@ from .synthesis_support import ChatServer, last_user_message, make_catalogue
 from .worker import celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def real_broker(settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from celery_worker import app
-
-    opts = app.conf.broker_transport_options
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
-                   "control_folder": str(tmp_path / "control")}
-        for folder in folders.values():
-            Path(folder).mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {**opts, **folders}
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = app.conf.broker_transport_options
-    yield app
-    app.conf.broker_transport_options = opts
 
 
 def chat_answer(payload):

@@ -1,5 +1,4 @@
 """A real Celery worker process takes a job from the real broker and the Job row shows success."""
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -11,23 +10,6 @@ from sbsapp.tasks import ping
 from .worker import celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def real_broker(settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from celery_worker import app
-
-    opts = app.conf.broker_transport_options
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
-                   "control_folder": str(tmp_path / "control")}
-        for folder in folders.values():
-            Path(folder).mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {**opts, **folders}
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = app.conf.broker_transport_options
-    yield app
-    app.conf.broker_transport_options = opts
 
 
 def test_worker_runs_a_job_sent_through_the_broker(real_broker, admin_user, tmp_path):
