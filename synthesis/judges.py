@@ -250,6 +250,9 @@ def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: 
 
     if not train:
         raise ValueError("No training examples: the dataset has no train qrels and no clicked logs.")
+    from transformers import set_seed
+
+    set_seed(seed)  # the fresh classification head is drawn here: same seed, same starting point
     model = load_cross_encoder(base_model, device=device, num_labels=1)
     model.max_length = max_length
     loss_class = BinaryCrossEntropyLoss
