@@ -262,7 +262,8 @@ def closed_loop_work(ctx: JobContext) -> dict:
             f"{report['failed_annotators']} annotators failing controls, {len(pairs)} labelled pairs")
     if not pairs:
         raise ClosedLoopError("No usable marks: every mark was on a test query or carried too little weight.")
-    path = write_pairs(pairs=pairs, path=Path(settings.ARTIFACT_ROOT) / "closed_loop" / config["name"] / "sbs_pairs.jsonl")
+    folder = Path(settings.ARTIFACT_ROOT) / "closed_loop" / config["name"]
+    path = write_pairs(pairs=pairs, path=folder / "sbs_pairs.jsonl")
     version = JudgeVersion.objects.filter(name=config["name"]).first()
     if version is None:
         version = JudgeVersion.objects.create(

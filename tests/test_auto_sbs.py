@@ -66,7 +66,8 @@ def test_auto_judgments_never_change_human_metrics(annotator, annotator2, analys
     # Humans prefer A everywhere (they see B on the right, so "left better" is a vote for A).
     judge_all(campaign, [annotator, annotator2, third], lambda item, n: -1 if n < 2 else 0)
     before = campaign_metrics(campaign)
-    counts_before = list(Item.objects.filter(campaign=campaign).order_by("pk").values_list("judgments_count", flat=True))
+    counts_before = list(Item.objects.filter(campaign=campaign).order_by("pk")
+                         .values_list("judgments_count", flat=True))
     b_products = {p["product"] for item in items for p in item.results_b}
     result = judge_campaign(campaign=campaign, list_judge=PrefersListWith(b_products), rng=random.Random(1))
     assert result["judged_now"] == 5 and AutoJudgment.objects.filter(campaign=campaign).count() == 5
