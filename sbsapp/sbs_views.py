@@ -41,6 +41,7 @@ SCALE = [
 REASON_KEYS = {"relevance": "r", "intent": "i", "diversity": "v", "missing": "m", "other": "o"}
 ITEMS_PER_PAGE = 50
 DESCRIPTION_TEASER = 160
+ENTERED_SESSION_KEY = "sbs_entered"  # form values carried over a redirect when the browser runs no htmx
 
 
 def role_required(check, message: str):
@@ -211,8 +212,10 @@ def judge(request, pk: int):
         messages.info(request, "This campaign is not open for judging.")
         return redirect("sbs:campaign_list")
     item = assignment.next_item(campaign=campaign, annotator=request.user)
-    return render(request, "sbs/judge.html", {"campaign": campaign,
-                                              **panel_context(campaign=campaign, user=request.user, item=item)})
+    carried = request.session.pop(ENTERED_SESSION_KEY, None)
+    entered = carried["values"] if item is not None and carried and carried["token"] == item.token else None
+    return render(request, "sbs/judge.html", {
+        "campaign": campaign, **panel_context(campaign=campaign, user=request.user, item=item, entered=entered)})
 
 
 @annotator_required
@@ -278,9 +281,18 @@ def answer_with_item(request, item: Item, *, error: str = "", notice: str = "", 
             messages.error(request, error)
         if notice:
             messages.info(request, notice)
+        if entered:  # the judge page after the redirect shows what was entered (or undone) again
+            request.session[ENTERED_SESSION_KEY] = {"token": item.token, "values": plain_values(entered)}
         return redirect("sbs:judge", pk=item.campaign_id)
     return render(request, "sbs/_judge_panel.html", panel_context(
         campaign=item.campaign, user=request.user, item=item, error=error, notice=notice, entered=entered))
+
+
+def plain_values(entered) -> dict:
+    """Form values as a JSON-safe dict (a POST's `reasons` keeps all its values) for the session."""
+    if hasattr(entered, "getlist"):
+        return {key: entered.getlist(key) if key == "reasons" else entered.get(key) for key in entered}
+    return dict(entered)
 
 
 def entered_from_judgment(item: Item, judgment: Judgment) -> dict:

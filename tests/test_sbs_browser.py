@@ -13,6 +13,10 @@ def current_token(page) -> str:
     return page.locator("#judge-form").get_attribute("action").rstrip("/").rsplit("/", 1)[-1]
 
 
+def settled(page) -> None:
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
 def test_annotator_judges_a_campaign_with_the_keyboard_only(page, live_server, annotator):
     campaign = make_campaign(judgments_per_item=1, instructions="Prefer the list with **exact** matches.")
     items = [make_item(campaign=campaign, b_on_left=bool(i % 2)) for i in range(3)]
@@ -38,6 +42,7 @@ def test_annotator_judges_a_campaign_with_the_keyboard_only(page, live_server, a
                                f"!document.querySelector('#judge-form').action.includes('{token}')")
 
     assert page.get_by_text("Nothing left for you").is_visible()
+    settled(page)  # htmx has wired the new undo form (otherwise "u" posts it as a plain form and reloads)
     page.keyboard.press("u")  # take back the last answer: the same item comes back with its answer
     page.wait_for_selector("#judge-form")
     assert current_token(page) == seen[-1]

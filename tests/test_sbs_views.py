@@ -169,6 +169,29 @@ def test_without_htmx_the_forms_still_work_and_redirect(annotator, blind_campaig
     assert Judgment.objects.count() == 1
 
 
+def test_without_htmx_undo_and_a_rejected_answer_come_back_with_what_was_entered(annotator, blind_campaign):
+    campaign, *_ = blind_campaign
+    client = client_for(annotator)
+    judge_url = reverse("sbs:judge", args=[campaign.pk])
+    page = client.get(judge_url)
+    token = token_in(page)
+    client.post(reverse("sbs:judge_submit", args=[token]),
+                {"choice": "-1", "reasons": ["intent", "missing"], "comment": "no toys", **judge_form(page)})
+    assert client.post(reverse("sbs:judge_undo", args=[campaign.pk])).status_code == 302
+    html = client.get(judge_url).content.decode()
+    assert token_in(client.get(judge_url)) == token and "taken back" in html
+    assert re.search(r'name="choice" value="-1" checked', html) and "no toys" in html
+    assert re.search(r'value="intent" checked', html) and re.search(r'value="missing" checked', html)
+    assert not re.search(r'name="choice" value="-?\d" checked', client.get(judge_url).content.decode()), \
+        "the carried values are shown once"
+
+    page = client.get(judge_url)
+    client.post(reverse("sbs:judge_submit", args=[token]), {"comment": "still thinking", **judge_form(page)})
+    html = client.get(judge_url).content.decode()
+    assert "Choose one of the five answers" in html and "still thinking" in html
+    assert not Judgment.objects.filter(annotator=annotator, skipped=False).exists()
+
+
 def test_product_text_is_escaped_and_entities_read_naturally(annotator):
     campaign = make_campaign(instructions="Judge **relevance**.<script>alert('i')</script>")
     product = Product.objects.filter(dataset=campaign.system_a.dataset).first()
