@@ -176,3 +176,35 @@ class ChatServer:
 
 def last_user_message(payload: dict) -> str:
     return payload["messages"][-1]["content"]
+
+
+TAIL_WORDS = ["shampoo", "mug", "fishing", "boots", "pasta", "earbuds", "chalk", "shoes"]
+STOP_WORDS = {"a", "for", "and", "the"}
+
+
+def word_overlap_chat(payload) -> str:
+    """A chat endpoint's answers: two keyword variants of a query as rewrites; grade 3 when product and query
+    share a word (what the judge rewards), else 0."""
+    import re
+
+    message = last_user_message(payload)
+    if message.startswith("Query: ") and "\nProduct: " in message:
+        query, product = message.removeprefix("Query: ").split("\nProduct: ")
+        shared = set(re.findall(r"\w+", query.lower())) & set(re.findall(r"\w+", product.lower()))
+        return '{"grade": %d}' % (3 if shared - STOP_WORDS else 0)
+    query = message.split("\n")[0].removeprefix("Query: ")
+    return f'["{query} set", "best {query}"]'
+
+
+def tail_world(tail_queries: int):
+    """`make_catalogue` plus `tail_queries` tail queries, and two BM25 versions (strong, baseline) built inline."""
+    from retrieval.models import Query
+    from retrieval.versions import version_build
+
+    dataset, _, _ = make_catalogue()
+    for i in range(tail_queries):
+        Query.objects.create(dataset=dataset, query_id=f"t{i}", text=f"{TAIL_WORDS[i % 8]} idea {i}", segment="tail")
+    strong = version_build(dataset=dataset, name="strong-bm25", kind="bm25", inline=True)
+    baseline = version_build(dataset=dataset, name="base-bm25", kind="bm25", inline=True)
+    assert strong.status == baseline.status == "ready"
+    return dataset, strong, baseline

@@ -12,39 +12,21 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from retrieval.models import Product, Query
-from retrieval.versions import version_build
+from retrieval.models import Product
 from sbsapp.models import Job
 from synthesis.models import MinedQuery, RewriteCandidate, SyntheticPair
 from synthesis.services import SynthesisConfig, synthesis_job_start
 
-from .synthesis_support import ChatServer, last_user_message, make_catalogue
+from .synthesis_support import STOP_WORDS, ChatServer, tail_world, word_overlap_chat
 from .worker import celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def chat_answer(payload):
-    """Rewrites: two keyword variants of the query; grades: 3 when the product shares a word with the query."""
-    message = last_user_message(payload)
-    if message.startswith("Query: ") and "\nProduct: " in message:
-        query, product = message.removeprefix("Query: ").split("\nProduct: ")
-        shared = set(re.findall(r"\w+", query.lower())) & set(re.findall(r"\w+", product.lower()))
-        return '{"grade": %d}' % (3 if shared - {"a", "for", "and", "the"} else 0)
-    query = message.split("\n")[0].removeprefix("Query: ")
-    return f'["{query} set", "best {query}"]'
-
-
 def test_killed_worker_is_resumed_by_a_new_worker_without_duplicate_pairs(real_broker, settings, admin_user, tmp_path):
-    dataset, products, _ = make_catalogue()
-    words = ["shampoo", "mug", "fishing", "boots", "pasta", "earbuds", "chalk", "shoes"]
-    for i in range(24):
-        Query.objects.create(dataset=dataset, query_id=f"t{i}", text=f"{words[i % 8]} idea {i}", segment="tail")
-    strong = version_build(dataset=dataset, name="strong-bm25", kind="bm25", inline=True)
-    baseline = version_build(dataset=dataset, name="base-bm25", kind="bm25", inline=True)
-    assert strong.status == baseline.status == "ready"
+    dataset, strong, baseline = tail_world(24)
 
-    with ChatServer(chat_answer, delay=0.15).running() as server:
+    with ChatServer(word_overlap_chat, delay=0.15).running() as server:
         settings.OPENAI_BASE_URL, settings.OPENAI_MODEL = server.base_url, "local-test"
         config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=strong.pk,
                                  baseline_version_id=baseline.pk, judge_backend="llm", rewriter_backend="openai",
@@ -78,6 +60,6 @@ def test_killed_worker_is_resumed_by_a_new_worker_without_duplicate_pairs(real_b
     assert RewriteCandidate.objects.filter(job=job).count() == 2 * total
     # every kept product shares a word with its ORIGINAL query (that is what the judge rewards)
     for pair in pairs.select_related("query", "product")[:50]:
-        query_words = set(re.findall(r"\w+", pair.query.text.lower())) - {"a", "for", "and", "the"}
+        query_words = set(re.findall(r"\w+", pair.query.text.lower())) - STOP_WORDS
         assert query_words & set(re.findall(r"\w+", Product.objects.get(pk=pair.product_id).title.lower()))
     assert job.counts["kept_pairs"] == pairs.count() and job.counts["queries_done"] == total
