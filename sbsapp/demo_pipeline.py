@@ -22,9 +22,10 @@ CAMPAIGN = "Demo: log-trained baseline vs synthetic-data retriever"
 # Short texts and a capped sample keep CPU training to a few minutes (each step encodes 3 texts per example).
 BASELINE_CONFIG = {"epochs": 1, "batch_size": 32, "max_seq_length": 64, "samples_per_epoch": 2000,
                    "random_negatives": 0}
-JUDGE_CONFIG = {"epochs": 1, "batch_size": 32, "max_examples": 3000}
-SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 60, "retrieve_k": 100, "baseline_k": 100,
-                    "max_pairs_per_query": 20, "threshold": 0.5, "segments": ["tail"]}
+# The judge's keep threshold is its calibrated one (Youden's J on its validation split, see judges.judge_metrics).
+JUDGE_CONFIG = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4, "max_examples": 3000}
+SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 40, "retrieve_k": 50, "baseline_k": 100,
+                    "max_pairs_per_query": 20, "segments": ["tail"]}
 CAMPAIGN_CONFIG = {"segments": [], "sample_size": 60, "k": 10, "judgments_per_item": 3, "control_share": 0.1}
 
 
@@ -123,7 +124,8 @@ def ensure_judge(dataset, user, out, poll):
         judge = judge_version_start(dataset=dataset, name=JUDGE, user=user, **JUDGE_CONFIG)
     watch(judge.job, out, poll)
     judge.refresh_from_db()
-    out(f"    validation accuracy {judge.metrics.get('accuracy')}, AUC {judge.metrics.get('auc')}")
+    out(f"    validation AUC {judge.metrics.get('auc')}, calibrated threshold {judge.metrics.get('threshold')} "
+        f"(accuracy there {judge.metrics.get('accuracy_at_threshold')})")
     return judge
 
 
@@ -132,7 +134,7 @@ def ensure_synthesis(dataset, hybrid, baseline, judge, user, out, poll) -> Job:
 
     config = SynthesisConfig.from_dict({"dataset_id": dataset.pk, "retriever_version_id": hybrid.pk,
                                         "baseline_version_id": baseline.pk, "judge_version_id": judge.pk,
-                                        **SYNTHESIS_CONFIG})
+                                        "threshold": judge.metrics.get("threshold") or 0.5, **SYNTHESIS_CONFIG})
     same = [j for j in Job.objects.filter(kind="synthesis").order_by("-created_at") if j.config == config.as_dict()]
     done = next((j for j in same if j.status == Job.Status.SUCCEEDED), None)
     if done is not None:

@@ -221,15 +221,29 @@ def add_extra_examples(*, train: Sequence[JudgeExample], validation: Sequence[Ju
 
 
 def judge_metrics(*, scores: Sequence[float], labels: Sequence[float], threshold: float = 0.5) -> dict:
-    """Accuracy at `threshold` and ROC AUC of judge scores against labels binarised at 0.5."""
-    from sklearn.metrics import roc_auc_score
+    """Accuracy at `threshold` and ROC AUC of judge scores against labels binarised at 0.5, plus the calibrated
+    `threshold`: the score cut that maximises Youden's J (TPR - FPR) on these examples, and the accuracy there.
+
+    A judge trained with several negatives per positive scores relevant products well below 0.5, so a synthesis
+    run should keep products at the calibrated threshold rather than at 0.5."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score, roc_curve
 
     binary = [1 if label >= 0.5 else 0 for label in labels]
     if not binary:
-        return {"n": 0, "accuracy": None, "auc": None}
-    correct = sum(1 for s, b in zip(scores, binary) if (s >= threshold) == bool(b))
-    auc = float(roc_auc_score(binary, scores)) if len(set(binary)) == 2 else None
-    return {"n": len(binary), "positives": sum(binary), "accuracy": correct / len(binary), "auc": auc}
+        return {"n": 0, "accuracy": None, "auc": None, "threshold": None}
+
+    def accuracy(cut: float) -> float:
+        return sum(1 for s, b in zip(scores, binary) if (s >= cut) == bool(b)) / len(binary)
+
+    metrics = {"n": len(binary), "positives": sum(binary), "accuracy": accuracy(threshold), "auc": None,
+               "threshold": None}
+    if len(set(binary)) == 2:
+        metrics["auc"] = float(roc_auc_score(binary, scores))
+        fpr, tpr, cuts = roc_curve(binary, scores)
+        best = float(min(1.0, max(0.0, cuts[int(np.argmax(tpr - fpr))])))
+        metrics.update(threshold=round(best, 4), accuracy_at_threshold=accuracy(best))
+    return metrics
 
 
 def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: str, out_dir: Path,
@@ -246,7 +260,7 @@ def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: 
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-    from transformers import TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback
 
     if not train:
         raise ValueError("No training examples: the dataset has no train qrels and no clicked logs.")
@@ -278,6 +292,7 @@ def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: 
         logging_steps=50, disable_tqdm=True, use_cpu=str(model.device) == "cpu", dataloader_num_workers=0)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss_class(model),
                                   callbacks=[ReportProgress()])
+    trainer.remove_callback(PrinterCallback)  # losses go to the job log, not to stdout
     trainer.train()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))

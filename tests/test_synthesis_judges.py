@@ -42,6 +42,13 @@ def test_metrics_on_a_hand_made_case():
     assert judge_metrics(scores=[0.9], labels=[1])["auc"] is None
 
 
+def test_the_calibrated_threshold_separates_a_judge_that_scores_everything_low():
+    metrics = judge_metrics(scores=[0.3, 0.25, 0.2, 0.1, 0.05], labels=[1, 1, 0, 0, 0])
+    assert metrics["accuracy"] == 0.6  # at 0.5 every relevant product would be dropped
+    assert metrics["threshold"] == 0.25 and metrics["accuracy_at_threshold"] == 1.0
+    assert judge_metrics(scores=[0.9, 0.1], labels=[1, 1])["threshold"] is None  # one class: nothing to fit
+
+
 def test_tiny_cross_encoder_learns_to_separate_relevant_from_irrelevant(tmp_path):
     base = tiny_bert_folder(tmp_path / "bert", CORPUS + ["garden hose reel nozzle tractor tire valve printer toner"])
     positives = [("sulfate free shampoo", "sulfate free curl shampoo"), ("fishing gift", "fishing rod and reel combo"),
