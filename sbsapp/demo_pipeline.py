@@ -26,6 +26,7 @@ BASELINE_CONFIG = {"epochs": 1, "batch_size": 32, "max_seq_length": 64, "samples
 JUDGE_CONFIG = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4, "max_examples": 3000}
 SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 40, "retrieve_k": 50, "baseline_k": 100,
                     "max_pairs_per_query": 20, "segments": ["tail"]}
+SHOWN_METRICS = ("Recall@100", "nDCG@10", "QueryGoodRate@10")
 CAMPAIGN_CONFIG = {"segments": [], "sample_size": 60, "k": 10, "judgments_per_item": 3, "control_share": 0.1}
 
 
@@ -163,7 +164,9 @@ def ensure_treatment(synthesis_job, baseline, user, out, poll) -> RetrieverVersi
         job = version_start_build(version=version, user=user)
     watch(job, out, poll)
     version.refresh_from_db()
-    out(f"    training pairs by source: {version.manifest}")
+    sources = version.manifest.get("training_data", {}).get("sources", {})
+    out("    training examples by source: " + ", ".join(f"{name} {row['examples']} (of {row['pairs']} pairs)"
+                                                    for name, row in sources.items()))
     return version
 
 
@@ -176,8 +179,9 @@ def ensure_evaluated(version, user, out, poll) -> None:
         return
     watch(version_evaluate(version=version, user=user), out, poll)
     version.refresh_from_db()
-    overall = version.metrics.get("overall", version.metrics)
-    out(f"    {version.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in overall.items() if isinstance(v, float))[:300])
+    for group, row in [("all", version.metrics["all"]), *version.metrics.get("segment", {}).items()]:
+        out(f"    {version.name} {group:>5}: " + ", ".join(f"{name} {row[name]:.3f}" for name in SHOWN_METRICS
+                                                          if name in row) + f" ({row.get('queries', 0)} queries)")
 
 
 def ensure_campaign(baseline, treatment, user, out, poll):
