@@ -142,8 +142,7 @@ def synthesis_protocol(*, dataset, args, stage_seconds: dict) -> list[dict]:
     config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=hybrid.pk, baseline_version_id=baseline.pk,
                              judge_version_id=judge.pk, candidates=args.candidates, retrieve_k=args.retrieve_k,
                              baseline_k=100, max_queries=args.max_queries, segments=("tail",),
-                             threshold=judge.metrics["threshold"] if args.threshold is None else args.threshold,
-                             seed=args.seed)
+                             threshold=args.threshold, seed=args.seed)  # None: the judge's calibrated one
     print(f"synthesis over up to {args.max_queries} tail queries ...", file=sys.stderr, flush=True)
     job = timed("synthesis", lambda: synthesis_job_start(config=config))
     job.refresh_from_db()

@@ -22,7 +22,6 @@ CAMPAIGN = "Demo: log-trained baseline vs synthetic-data retriever"
 # Short texts and a capped sample keep CPU training to a few minutes (each step encodes 3 texts per example).
 BASELINE_CONFIG = {"epochs": 1, "batch_size": 32, "max_seq_length": 64, "samples_per_epoch": 2000,
                    "random_negatives": 0}
-# The judge's keep threshold is its calibrated one (Youden's J on its validation split, see judges.judge_metrics).
 JUDGE_CONFIG = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-4, "max_examples": 3000}
 SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 40, "retrieve_k": 50, "baseline_k": 100,
                     "max_pairs_per_query": 20, "segments": ["tail"]}
@@ -131,11 +130,11 @@ def ensure_judge(dataset, user, out, poll):
 
 
 def ensure_synthesis(dataset, hybrid, baseline, judge, user, out, poll) -> Job:
-    from synthesis.services import SynthesisConfig, synthesis_job_start
+    from synthesis.services import SynthesisConfig, synthesis_job_start, with_keep_threshold
 
-    config = SynthesisConfig.from_dict({"dataset_id": dataset.pk, "retriever_version_id": hybrid.pk,
-                                        "baseline_version_id": baseline.pk, "judge_version_id": judge.pk,
-                                        "threshold": judge.metrics.get("threshold") or 0.5, **SYNTHESIS_CONFIG})
+    config = with_keep_threshold(SynthesisConfig.from_dict({  # the judge's calibrated keep threshold
+        "dataset_id": dataset.pk, "retriever_version_id": hybrid.pk, "baseline_version_id": baseline.pk,
+        "judge_version_id": judge.pk, **SYNTHESIS_CONFIG}))
     same = [j for j in Job.objects.filter(kind="synthesis").order_by("-created_at") if j.config == config.as_dict()]
     done = next((j for j in same if j.status == Job.Status.SUCCEEDED), None)
     if done is not None:

@@ -22,7 +22,9 @@ class SynthesisJobForm(forms.Form):
     judge_backend = forms.ChoiceField(choices=[(k, k) for k in JUDGE_KINDS], initial="cross-encoder")
     judge_version = forms.ModelChoiceField(queryset=JudgeVersion.objects.filter(status="ready"), required=False,
                                            help_text="Needed for the cross-encoder judge.")
-    threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5, help_text="Keep products judged at or above.")
+    threshold = forms.FloatField(min_value=0, max_value=1, required=False,
+                                 help_text="Keep products judged at or above. Empty: the judge version's calibrated "
+                                           "threshold (shown with the judge), 0.5 for the LLM judge.")
     rewriter_backend = forms.ChoiceField(choices=[(b, b) for b in REWRITER_BACKENDS], initial="hf-local")
     rewriter_model = forms.CharField(required=False, max_length=500,
                                      help_text="Empty: the shipped SmolLM2-135M-Instruct (or REWRITER_MODEL).")

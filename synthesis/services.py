@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 JUDGE_KINDS = ("cross-encoder", "llm")
 
 
+DEFAULT_THRESHOLD = 0.5
+
+
 @dataclass(frozen=True)
 class SynthesisConfig:
     """Everything a synthesis job needs, stored as the Job's config (JSON) and validated on the way in."""
@@ -42,7 +45,7 @@ class SynthesisConfig:
     baseline_version_id: int  # the online baseline: its top-K decides the incremental flag
     judge_backend: str = "cross-encoder"
     judge_version_id: int | None = None
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the judge version's calibrated threshold (0.5 without one), see below
     rewriter_backend: str = "hf-local"
     rewriter_model: str = ""
     candidates: int = 4
@@ -68,7 +71,7 @@ class SynthesisConfig:
             problems.append("a cross-encoder judge needs judge_version_id (train a judge first)")
         if self.rewriter_backend not in REWRITER_BACKENDS:
             problems.append(f"rewriter_backend must be one of {', '.join(REWRITER_BACKENDS)}")
-        if not 0 <= self.threshold <= 1:
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
             problems.append("threshold must be in [0, 1]")
         for name in ("candidates", "retrieve_k", "baseline_k", "max_pairs_per_query", "chunk_size", "batch_size"):
             if int(getattr(self, name)) < 1:
@@ -114,6 +117,8 @@ class SynthesisConfig:
 
     @property
     def curation(self) -> CurationSettings:
+        if self.threshold is None:
+            raise ValueError("The keep threshold is not decided yet (see with_keep_threshold).")
         return CurationSettings(retrieve_k=self.retrieve_k, threshold=self.threshold,
                                 max_pairs_per_query=self.max_pairs_per_query, drop_logged=self.drop_logged)
 
@@ -150,7 +155,21 @@ def synthesis_job_start(*, config: SynthesisConfig, user=None) -> Job:
     from .tasks import ml_synthesize
 
     check_synthesis_references(config)
+    config = with_keep_threshold(config)
     return job_start(kind=SynthesisJob.KIND, task=ml_synthesize, config=config.as_dict(), user=user)
+
+
+def with_keep_threshold(config: SynthesisConfig) -> SynthesisConfig:
+    """The config with its keep threshold decided: the one given, else the cross-encoder judge version's
+    calibrated threshold (`judges.judge_metrics`; a judge trained with several negatives per positive scores
+    relevant products far below 0.5), else 0.5. The job's stored config records the number used."""
+    if config.threshold is not None:
+        return config
+    threshold = DEFAULT_THRESHOLD
+    if config.judge_backend == "cross-encoder":
+        metrics = JudgeVersion.objects.get(pk=config.judge_version_id).metrics or {}
+        threshold = metrics.get("threshold") if metrics.get("threshold") is not None else DEFAULT_THRESHOLD
+    return dataclasses.replace(config, threshold=float(threshold))
 
 
 # --- the synthesis job -----------------------------------------------------------------------------------------

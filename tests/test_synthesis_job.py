@@ -202,3 +202,18 @@ def test_judge_training_job_records_a_ready_version_with_validation_metrics(worl
 
     scores = load_judge(judge_version=version, device="cpu").score("shampoo", ["Sulfate free curl shampoo"])
     assert len(scores) == 1 and 0 <= scores[0] <= 1
+
+
+def test_without_a_threshold_the_job_keeps_at_the_judges_calibrated_threshold(world, monkeypatch, admin_user):
+    _, products, _, _, _, judge = world
+    install_fakes(monkeypatch, products)  # the fake judge scores 0.9 or 0.2
+    calibrated = synthesis_job_start(config=config_for(world), user=admin_user)  # no calibration yet: 0.5
+    JudgeVersion.objects.filter(pk=judge.pk).update(metrics={"auc": 0.8, "threshold": 0.15})
+    recalibrated = synthesis_job_start(config=config_for(world), user=admin_user)
+    explicit = synthesis_job_start(config=config_for(world, threshold=0.95), user=admin_user)
+    for job in (calibrated, recalibrated, explicit):
+        job.refresh_from_db()
+        assert job.status == Job.Status.SUCCEEDED
+    assert [j.config["threshold"] for j in (calibrated, recalibrated, explicit)] == [0.5, 0.15, 0.95]
+    kept = [SyntheticPair.objects.filter(job=j).count() for j in (calibrated, recalibrated, explicit)]
+    assert 0 == kept[2] < kept[0] < kept[1]  # 0.2-scored products pass only the calibrated 0.15

@@ -33,6 +33,17 @@ def test_admin_starts_a_job_from_the_page_and_sees_statistics_and_a_sample(clien
     assert "incremental" in detail and "Train treatment from this job" in detail
 
 
+def test_an_empty_threshold_starts_the_job_at_the_judges_calibrated_threshold(client, admin_user, world, monkeypatch):
+    from synthesis.models import JudgeVersion
+
+    install_fakes(monkeypatch, world[1])
+    JudgeVersion.objects.filter(pk=world[5].pk).update(metrics={"auc": 0.81, "threshold": 0.1426})
+    client.force_login(admin_user)
+    assert "0.143" in client.get(reverse("synthesis_home")).content.decode()  # shown with the judge
+    client.post(reverse("synthesis_home"), {**form_data(world), "threshold": ""})
+    assert Job.objects.get(kind="synthesis").config["threshold"] == 0.1426
+
+
 def test_running_job_shows_counts_that_poll_for_updates(client, admin_user, world):
     job = Job.objects.create(kind="synthesis", task_name="synthesis.tasks.ml_synthesize", status="running",
                              config={})
