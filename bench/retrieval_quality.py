@@ -87,21 +87,12 @@ def build_and_evaluate(*, dataset, label: str, kind: str, config: dict, seed: in
     """Build the version `bench-<label>` in-process and evaluate it; returns its metrics, manifest and timings."""
     from django.utils.text import slugify
 
-    from retrieval.versions import version_build, version_evaluate
+    from retrieval.versions import version_build
 
     started = time.perf_counter()
     version = version_build(dataset=dataset, name=f"bench-{slugify(label)}", kind=kind, config=config, seed=seed,
                             inline=True)
-    build_seconds = time.perf_counter() - started
-    if version.status != "ready":
-        raise SystemExit(f"{label}: build failed: {version.error}")
-    started = time.perf_counter()
-    job = version_evaluate(version=version, inline=True)
-    if job.status != "succeeded":
-        raise SystemExit(f"{label}: evaluation failed: {job.error}")
-    version.refresh_from_db()
-    return {"label": label, "kind": kind, "metrics": version.metrics, "manifest": version.manifest,
-            "build_s": round(build_seconds, 1), "evaluate_s": round(time.perf_counter() - started, 1)}
+    return evaluate_built(version, label=label, started=started)
 
 
 # --- the synthesis protocol -------------------------------------------------------------------------------------

@@ -139,10 +139,8 @@ def calibrate(judge_products, *, dataset, seed: int, limit: int = 2000) -> tuple
     import random
     from collections import defaultdict
 
-    import numpy as np
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     from retrieval.models import Qrel
+    from synthesis.judges import judge_metrics
 
     def scored(split: str, **filters):
         rows = list(Qrel.objects.filter(query__dataset=dataset, split=split, **filters)
@@ -155,14 +153,12 @@ def calibrate(judge_products, *, dataset, seed: int, limit: int = 2000) -> tuple
         for query, items in by_query.items():
             scores += judge_products(query, [p for p, _ in items])
             labels += [int(g >= 2) for _, g in items]
-        return scores, labels
+        return {"scores": scores, "labels": labels}
 
-    scores, labels = scored("train")
-    fpr, tpr, cuts = roc_curve(labels, scores)
-    threshold = float(min(1.0, cuts[int(np.argmax(tpr - fpr))]))
-    tail_scores, tail_labels = scored("test", query__segment="tail")
-    return threshold, {"threshold": round(threshold, 3), "train_auc": round(float(roc_auc_score(labels, scores)), 3),
-                       "tail_test_auc": round(float(roc_auc_score(tail_labels, tail_scores)), 3)}
+    train = judge_metrics(**scored("train"))  # the app's Youden's J threshold and AUC
+    tail = judge_metrics(**scored("test", query__segment="tail"))
+    return train["threshold"], {"threshold": round(train["threshold"], 3), "train_auc": round(train["auc"], 3),
+                                "tail_test_auc": round(tail["auc"], 3)}
 
 
 # --- seeds, training, evaluation ---------------------------------------------------------------------------------------
