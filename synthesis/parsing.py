@@ -21,12 +21,32 @@ _PREAMBLE = re.compile(
     r"|below (?:are|is)|okay|ok\b)", re.IGNORECASE)
 _QUOTES = "\"'`“”‘’«»"
 _GRADE = re.compile(r"(?<![\d.])([0-3])(?![\d.])")
+_ROLE_NAMES = ("system", "user", "assistant")
 
 
 def normalise_query(text: str) -> str:
     """Lower-case, accent-fold and collapse spaces and punctuation: the key under which rewrites are equal."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     return " ".join(re.sub(r"[^\w]+", " ", folded).split())
+
+
+def model_answer(text: str, special_tokens: Iterable[str] = ()) -> str:
+    """The model's own words in a decoded completion: a chat-turn header the model opened itself is dropped
+    (`<|im_start|>assistant\n...`, which reads `assistant\n...` once special tokens are skipped), and the answer
+    ends at the next special token (`<|im_end|>`, padding).
+
+    Small chat models often start their answer by opening a new assistant turn; without this, "assistant" would
+    be read as their rewrite.
+    """
+    tokens = sorted({token for token in special_tokens if token}, key=len, reverse=True)
+    segments = re.split("|".join(map(re.escape, tokens)), text) if tokens else [text]
+    for segment in segments:
+        head, _, rest = segment.lstrip().partition("\n")
+        if head.strip().lower() in _ROLE_NAMES:
+            segment = rest
+        if segment.strip():
+            return segment
+    return ""
 
 
 def clean_rewrite(line: str, *, max_chars: int = MAX_REWRITE_CHARS, max_words: int = MAX_REWRITE_WORDS) -> str:

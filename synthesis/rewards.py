@@ -15,8 +15,9 @@ BEQUE (arXiv 2311.03758: relevance, increment):
 - `incremental_reward`: does the rewrite find relevant products the baseline misses for the original query?
 - `format_reward`: is it one clean keyword rewrite, not empty, not a copy of the query, of sensible length?
 
-A completion is read the way the `hf-local` rewriter reads an answer at synthesis time (its first candidate,
-cleaned by `parsing.clean_rewrite`), so the rewards score exactly what the pipeline would use.
+A completion is read the way the `hf-local` rewriter reads an answer at synthesis time (the model's own words by
+`parsing.model_answer`, then its first candidate, cleaned by `parsing.clean_rewrite`), so the rewards score
+exactly what the pipeline would use.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .parsing import clean_rewrite, normalise_query, split_candidates
+from .parsing import clean_rewrite, model_answer, normalise_query, split_candidates
 from .pipeline import JudgeProducts, RetrieveMany
 
 REWARD_NAMES = ("relevance", "alignment", "diversity", "incremental", "format")
@@ -54,7 +55,7 @@ def completion_text(completion: Any) -> str:
 
 def completion_rewrite(completion: Any, *, max_words: int = _UNCAPPED) -> str:
     """The rewrite a completion proposes: its first candidate line, cleaned ("" when there is none)."""
-    for raw in split_candidates(completion_text(completion)):
+    for raw in split_candidates(model_answer(completion_text(completion))):
         rewrite = clean_rewrite(raw, max_chars=_UNCAPPED, max_words=max_words)
         if rewrite:
             return rewrite
@@ -291,7 +292,7 @@ def format_reward(prompts: Sequence[Any], completions: Sequence[Any], *, query: 
         score = 1.0
         if not min_words <= len(rewrite.split()) <= max_words:
             score -= 0.5
-        if len(split_candidates(completion_text(completion))) > 1:
+        if len(split_candidates(model_answer(completion_text(completion)))) > 1:
             score -= 0.5
         rewards.append(score)
     return rewards

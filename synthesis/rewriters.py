@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .chat_endpoint import ChatClient, chat_client_from_settings
-from .parsing import parse_rewrites, parse_sampled_rewrites
+from .parsing import model_answer, parse_rewrites, parse_sampled_rewrites
 from .prompts import rewrite_messages
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ class HFLocalRewriter:
                     cache=self.shared_prompt_cache(input_ids, attention_mask, n),
                     do_sample=True, temperature=self.temperature, top_p=self.top_p,
                     max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
-            texts = self.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=True)
+            texts = [model_answer(text, self.tokenizer.all_special_tokens) for text in
+                     self.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=False)]
             answers.extend(texts[i * n:(i + 1) * n] for i in range(len(batch)))
         return answers
 

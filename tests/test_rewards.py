@@ -73,6 +73,7 @@ def test_completions_are_read_like_the_rewriter_reads_answers():
     assert completion_rewrite(said('1. "USB mug warmer"\n2. heated plate')) == "USB mug warmer"
     assert completion_rewrite("Rewrite: insulated mug.") == "insulated mug"
     assert completion_rewrite(said("  \n ")) == ""
+    assert completion_rewrite("assistant\nmanual coffee grinder") == "manual coffee grinder"  # a turn it opened
 
 
 def test_relevance_is_the_mean_judge_score_for_the_original_query_over_k_slots(catalogue):

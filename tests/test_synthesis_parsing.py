@@ -1,8 +1,8 @@
 """Parsing rewriter and judge output: lists in every shape, dedupe, caps, rewrites equal to the query."""
 import pytest
 
-from synthesis.parsing import (clean_rewrite, dedupe_rewrites, parse_grade, parse_rewrites, parse_sampled_rewrites,
-                               parse_type_tags)
+from synthesis.parsing import (clean_rewrite, dedupe_rewrites, model_answer, parse_grade, parse_rewrites,
+                               parse_sampled_rewrites, parse_type_tags)
 
 
 def test_numbered_list_with_preamble_gives_clean_rewrites():
@@ -41,6 +41,21 @@ def test_limit_keeps_the_first_n_and_rejects_nonsense():
 def test_sampled_answers_contribute_only_their_first_line():
     answers = ["red trail shoes\nI think this is great because", "red trail shoes", "", "trail sneakers red\n2. x"]
     assert parse_sampled_rewrites(answers, query="red shoes", limit=4) == ["red trail shoes", "trail sneakers red"]
+
+
+SPECIAL = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
+
+
+@pytest.mark.parametrize("decoded, answer", [
+    # SmolLM2 seen doing this for 17% of its answers in the demo: it opens a new assistant turn first
+    ("<|im_start|>assistant\nwireless coffee machine<|im_end|><|im_end|>", "wireless coffee machine"),
+    ("assistant\nwireless coffee machine", "wireless coffee machine"),  # the same with special tokens skipped
+    ("manual grinder<|im_end|>\n<|im_start|>assistant\nsomething else", "manual grinder"),
+    ("<|im_start|>assistant\n<|im_end|>", ""),
+    ("pour over kettle\nassistant", "pour over kettle\nassistant"),  # only a leading header is a header
+])
+def test_model_answer_drops_a_turn_header_the_model_opened_and_stops_at_special_tokens(decoded, answer):
+    assert model_answer(decoded, SPECIAL) == answer
 
 
 def test_dedupe_keeps_first_spelling():
