@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("jobs/<int:pk>/progress/", views.job_progress, name="job_progress"),
+    path("jobs/<int:pk>/details/", views.job_details, name="job_details"),
     path("jobs/<int:pk>/cancel/", views.job_cancel_view, name="job_cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry_view, name="job_retry"),
     path("admin/", admin.site.urls),

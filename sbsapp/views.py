@@ -42,6 +42,13 @@ def job_progress(request, pk: int):
 
 
 @login_required
+@staff_required
+def job_details(request, pk: int):
+    """The htmx partial of times, result and log: re-polls itself every 2 s while the job is active."""
+    return render(request, "jobs/_details.html", {"job": get_object_or_404(Job, pk=pk)})
+
+
+@login_required
 @require_POST
 def job_cancel_view(request, pk: int):
     if not is_admin(request.user):

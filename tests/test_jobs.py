@@ -96,8 +96,22 @@ def test_progress_partial_polls_while_active_and_stops_when_done(client, analyst
     assert "hx-trigger" not in html and 'value="100"' in html
 
 
+def test_details_partial_shows_the_log_as_it_grows_and_stops_polling_when_done(client, analyst):
+    job = Job.objects.create(kind="ping", task_name="t", status=Job.Status.RUNNING, log_tail="loading models")
+    client.force_login(analyst)
+    page = client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert f'hx-get="{reverse("job_details", args=[job.pk])}"' in page
+    Job.objects.filter(pk=job.pk).update(log_tail="loading models\nstep 1/4")
+    html = client.get(reverse("job_details", args=[job.pk])).content.decode()
+    assert 'hx-trigger="every 2s"' in html and "step 1/4" in html
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, result={"kept_pairs": 7})
+    html = client.get(reverse("job_details", args=[job.pk])).content.decode()
+    assert "hx-trigger" not in html and "kept_pairs" in html
+
+
 def test_annotator_cannot_see_or_cancel_jobs(client, annotator):
     job = Job.objects.create(kind="ping", task_name="t")
     client.force_login(annotator)
     assert client.get(reverse("job_list")).status_code == 302
+    assert client.get(reverse("job_details", args=[job.pk])).status_code == 302
     assert client.post(reverse("job_cancel", args=[job.pk])).status_code == 403
