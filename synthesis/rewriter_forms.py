@@ -30,14 +30,15 @@ class RewriterTrainingForm(forms.Form):
     teacher_queries = forms.IntegerField(min_value=0, initial=0, label="Teacher queries",
                                          help_text="Distil this many training queries' rewrites from the OpenAI-"
                                                    "compatible endpoint in the settings (0: off).")
-    sft_steps = forms.IntegerField(min_value=1, max_value=100000, initial=20)
-    sft_learning_rate = forms.FloatField(min_value=1e-8, max_value=1e-2, initial=5e-5)
-    grpo_steps = forms.IntegerField(min_value=1, max_value=100000, initial=10)
-    num_generations = forms.IntegerField(min_value=2, max_value=16, initial=4,
+    sft_steps = forms.IntegerField(min_value=1, max_value=100000, initial=20, label="SFT steps")
+    sft_learning_rate = forms.FloatField(min_value=1e-8, max_value=1e-2, initial=5e-5, label="SFT learning rate")
+    grpo_steps = forms.IntegerField(min_value=1, max_value=100000, initial=10, label="GRPO steps")
+    num_generations = forms.IntegerField(min_value=2, max_value=16, initial=4, label="GRPO group size",
                                          help_text="GRPO group size: candidates per query, as at synthesis time.")
-    grpo_prompts_per_step = forms.IntegerField(min_value=1, max_value=64, initial=1)
-    grpo_learning_rate = forms.FloatField(min_value=1e-8, max_value=1e-2, initial=1e-5)
-    max_grpo_queries = forms.IntegerField(min_value=1, initial=500, help_text="Training tail queries for GRPO.")
+    grpo_prompts_per_step = forms.IntegerField(min_value=1, max_value=64, initial=1, label="GRPO queries per step")
+    grpo_learning_rate = forms.FloatField(min_value=1e-8, max_value=1e-2, initial=1e-5, label="GRPO learning rate")
+    max_grpo_queries = forms.IntegerField(min_value=1, initial=500, label="GRPO training queries",
+                                          help_text="At most this many training tail queries.")
     retriever_version = forms.ModelChoiceField(
         queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"), required=False,
         help_text="The strong retriever the rewrites go through (relevance and incremental rewards, evaluation).")
