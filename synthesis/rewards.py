@@ -312,7 +312,7 @@ class RewardSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     k: int = 10
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the judge version's calibrated keep threshold (else 0.5)
     baseline_k: int = 100
     min_words: int = 2
     max_words: int = 12
@@ -330,7 +330,7 @@ class RewardSettings:
             raise ValueError("At least one reward needs a weight above 0.")
         if self.k < 1 or self.baseline_k < 1 or self.neighbours < 1:
             raise ValueError("k, baseline_k and neighbours must be at least 1")
-        if not 0 <= self.threshold <= 1:
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ValueError(f"The relevance threshold must be in [0, 1], got {self.threshold}")
         if self.min_words < 1 or self.max_words < self.min_words:
             raise ValueError("Need 1 <= min_words <= max_words")

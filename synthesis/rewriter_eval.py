@@ -156,7 +156,7 @@ def evaluation_setup(*, config: dict, dataset, settings: RewardSettings, device:
 
     feedback, catalogue = reward_setup(config=config, dataset=dataset, settings=every_reward(settings),
                                        device=device)
-    curation = CurationSettings(**{"threshold": settings.threshold, **dict(config.get("curation") or {})})
+    curation = CurationSettings(**{"threshold": feedback.threshold, **dict(config.get("curation") or {})})
     retriever = RetrieverVersion.objects.get(pk=config["retriever_version_id"], dataset=dataset)
     if query_pks is None:
         query_pks = list(dataset.queries.values_list("pk", flat=True))

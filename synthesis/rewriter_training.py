@@ -375,14 +375,16 @@ def reward_setup(*, config: dict, dataset, settings: RewardSettings, device: str
 
     `retriever_version_id`: the strong retriever the rewrites go through (as in the synthesis pipeline);
     `baseline_version_id`: the online baseline for the incremental reward (defaults to the retriever);
-    `judge`: `{"backend": "cross-encoder", "judge_version_id": id}` or `{"backend": "llm", ...}`.
+    `judge`: `{"backend": "cross-encoder", "judge_version_id": id}` or `{"backend": "llm", ...}`. A product counts
+    as relevant at `settings.threshold`, or when that is None at the judge version's calibrated keep threshold
+    (0.5 for the LLM judge), as in synthesis jobs.
     """
     from retrieval.models import RetrieverVersion
 
     from .judges import load_judge
     from .models import JudgeVersion
     from .rewards import RetrievalFeedback
-    from .services import product_judge, version_retrieve_many
+    from .services import judge_keep_threshold, product_judge, version_retrieve_many
 
     feedback = catalogue = None
     if {"relevance", "incremental"} & set(settings.active):
@@ -401,10 +403,11 @@ def reward_setup(*, config: dict, dataset, settings: RewardSettings, device: str
             judge_version = JudgeVersion.objects.filter(dataset=dataset, status="ready").first()
         judge = load_judge(backend=backend, judge_version=judge_version, device=device, **judge_config)
         fields = judge_version.hyperparams.get("fields") if judge_version is not None else None
+        threshold = settings.threshold if settings.threshold is not None else judge_keep_threshold(judge_version)
         feedback = RetrievalFeedback(retrieve=version_retrieve_many(retriever),
                                      judge=product_judge(judge, fields=fields),
                                      baseline_retrieve=version_retrieve_many(baseline), k=settings.k,
-                                     threshold=settings.threshold, baseline_k=settings.baseline_k)
+                                     threshold=threshold, baseline_k=settings.baseline_k)
     if "alignment" in settings.active:
         catalogue = catalogue_space_for(dataset=dataset, neighbours=settings.neighbours)
     return feedback, catalogue
@@ -642,6 +645,10 @@ def train_one_version(*, ctx, version, plan: TrainingPlan, dataset, start_model:
         ctx.log("loading retriever, judge and catalogue for the rewards")
         feedback, catalogue = reward_setup(config=ctx.config, dataset=dataset, settings=plan.rewards,
                                            device=settings.device)
+        if feedback is not None:
+            ctx.log(f"relevant products: judge score >= {feedback.threshold:.3f}")
+            RewriterVersion.objects.filter(pk=version.pk).update(
+                reward_weights={**plan.rewards.as_dict(), "threshold": feedback.threshold})
         functions = reward_functions(settings=plan.rewards, feedback=feedback, catalogue=catalogue)
         train_grpo(model_path=start_model, queries=queries, reward_funcs=functions,
                    reward_weights=plan.rewards.normalised_weights(), out_dir=out_dir, settings=settings,

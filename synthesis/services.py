@@ -167,9 +167,14 @@ def with_keep_threshold(config: SynthesisConfig) -> SynthesisConfig:
         return config
     threshold = DEFAULT_THRESHOLD
     if config.judge_backend == "cross-encoder":
-        metrics = JudgeVersion.objects.get(pk=config.judge_version_id).metrics or {}
-        threshold = metrics.get("threshold") if metrics.get("threshold") is not None else DEFAULT_THRESHOLD
-    return dataclasses.replace(config, threshold=float(threshold))
+        threshold = judge_keep_threshold(JudgeVersion.objects.get(pk=config.judge_version_id))
+    return dataclasses.replace(config, threshold=threshold)
+
+
+def judge_keep_threshold(judge_version) -> float:
+    """A judge version's calibrated keep threshold (Youden's J on its validation split), else 0.5."""
+    value = (judge_version.metrics or {}).get("threshold") if judge_version is not None else None
+    return float(value) if value is not None else DEFAULT_THRESHOLD
 
 
 # --- the synthesis job -----------------------------------------------------------------------------------------

@@ -386,6 +386,28 @@ def test_a_trained_version_drives_a_synthesis_job(admin_user, sft_run, tmp_path)
     assert stored == expected  # exactly what the trained model writes
 
 
+def test_rewards_count_products_relevant_at_the_judges_calibrated_threshold_unless_one_is_given(db, tmp_path):
+    from retrieval.versions import version_build
+    from synthesis.models import JudgeVersion
+    from synthesis.rewriter_training import reward_setup
+
+    from .synthesis_support import make_catalogue, tiny_bert_folder
+
+    dataset, _, _ = make_catalogue()
+    bm25 = version_build(dataset=dataset, name="toy-bm25", kind="bm25", inline=True)
+    judge = JudgeVersion.objects.create(dataset=dataset, name="toy-judge", base_model="x", status="ready",
+                                        artifact_path=str(tiny_bert_folder(tmp_path / "bert")),
+                                        metrics={"threshold": 0.21})
+    config = {"retriever_version_id": bm25.pk, "judge": {"judge_version_id": judge.pk}}
+    relevance_only = {"weights": {"relevance": 1, "alignment": 0, "diversity": 0, "incremental": 0, "format": 0}}
+    feedback, _ = reward_setup(config=config, dataset=dataset, settings=RewardSettings.from_config(relevance_only),
+                               device="cpu")
+    assert feedback.threshold == 0.21
+    feedback, _ = reward_setup(config=config, dataset=dataset, device="cpu",
+                               settings=RewardSettings.from_config({**relevance_only, "threshold": 0.7}))
+    assert feedback.threshold == 0.7
+
+
 def test_an_untrained_version_cannot_drive_a_synthesis_job(tail_dataset):
     from synthesis.models import RewriterVersion
     from synthesis.rewriter_training import synthesis_with_rewriter_start
