@@ -70,8 +70,16 @@ def synthesis_sample(*, job: Job, limit: int = 20, pairs_per_query: int = 5) -> 
                  .order_by("query_id", "-judge_score")):
         if len(pairs[pair.query_id]) < pairs_per_query:
             pairs[pair.query_id].append(pair)
-    return [{"mined": m, "query": m.query, "rewrites": rewrites[m.query_id], "pairs": pairs[m.query_id],
-             "pair_count": m.n} for m in mined]
+    return [{"mined": m, "query": m.query, "types": tag_types(m.tags), "rewrites": rewrites[m.query_id],
+             "pairs": pairs[m.query_id], "pair_count": m.n} for m in mined]
+
+
+def tag_types(tags: Sequence[dict]) -> list[dict]:
+    """A query's type tags once per type, with every source's reason: `[{"type", "reasons"}]` in first-seen order."""
+    reasons: dict[str, list[str]] = {}
+    for tag in tags or ():
+        reasons.setdefault(tag["type"], []).append(f"{tag.get('reason', '')} ({tag.get('source', '?')})")
+    return [{"type": name, "reasons": "; ".join(found)} for name, found in reasons.items()]
 
 
 def synthetic_pairs(dataset, *, job_ids: Sequence[int], only_incremental: bool = False,

@@ -81,3 +81,16 @@ def test_llm_tagger_adds_tags_with_the_models_reason():
     llm_tags = {t.type: t.reason for t in coffee.tags if t.source == "llm"}
     assert llm_tags == {"knowledge": "needs to know mug warmers exist", "qa": "needs to know mug warmers exist"}
     assert any(t.source == "rules" and t.type == "qa" for t in coffee.tags)
+
+
+def test_a_type_found_by_several_taggers_is_shown_once_with_every_reason():
+    from synthesis.selectors import tag_types
+
+    tags = [{"type": "qa", "reason": "query_type in the imported data", "source": "import"},
+            {"type": "knowledge", "reason": "needs product knowledge", "source": "llm"},
+            {"type": "qa", "reason": "starts with the question word 'how'", "source": "rules"}]
+    assert tag_types(tags) == [
+        {"type": "qa",
+         "reasons": "query_type in the imported data (import); starts with the question word 'how' (rules)"},
+        {"type": "knowledge", "reasons": "needs product knowledge (llm)"}]
+    assert tag_types([]) == []
