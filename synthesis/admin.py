@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from sbsapp.jobs import BrokerUnavailable, job_cancel, job_retry
 
@@ -168,7 +168,8 @@ class RewriterVersionAdmin(admin.ModelAdmin):
     list_filter = ("method", "status", "dataset")
     search_fields = ("name",)
     readonly_fields = ("name", "dataset", "method", "parent", "base_model", "status", "error", "artifact_path",
-                       "curves", "manifest", "reward_weights", "hyperparams", "metrics", "job_link", "created_by",
+                       "curves", "evaluation", "manifest", "reward_weights", "hyperparams", "metrics", "job_link",
+                       "created_by",
                        "created_at", "trained_at")
     exclude = ("reward_curves", "job")
     actions = ("continue_with_grpo", "synthesise_with")
@@ -210,6 +211,25 @@ class RewriterVersionAdmin(admin.ModelAdmin):
         from django.utils.safestring import mark_safe
 
         return mark_safe(reward_curve_svg(version.reward_curves or []))  # built from numbers and escaped names
+
+    @admin.display(description="evaluation on held-out tail queries")
+    def evaluation(self, version):
+        found = (version.metrics or {}).get("eval")
+        if not found:
+            return "—"
+        rows = [(f"reward: {name}", value) for name, value in found["rewards"].items()] + [
+            (label, found.get(key)) for key, label in (
+                ("rewrites_per_query", "rewrites per query"),
+                ("new_relevant_share", "queries with a new relevant product (judge)"),
+                ("labelled_new_relevant_share", "queries with a new relevant product (labels)"),
+                ("pairs_per_query", "kept pairs per query"),
+                ("incremental_pairs_per_query", "incremental pairs per query"))]
+        table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>",
+                                 ((label, "—" if value is None else value) for label, value in rows))
+        examples = format_html_join("", "<li>{} → {}</li>", ((example["query"], " | ".join(example["rewrites"]))
+                                                             for example in found.get("examples", [])))
+        return format_html("<p>{} queries, {} candidates each</p><table>{}</table><ul>{}</ul>",
+                           found.get("queries"), found.get("candidates"), table, examples)
 
     @admin.display(description="job")
     def job_link(self, version):

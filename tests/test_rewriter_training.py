@@ -285,6 +285,23 @@ def test_admin_starts_sft_then_grpo_and_records_both_versions(client, admin_user
     assert page.status_code == 200 and b"reward curves" in page.content
 
 
+def test_admin_shows_a_versions_evaluation_as_a_table_with_escaped_examples(client, admin_user, tail_dataset):
+    from synthesis.models import RewriterVersion
+
+    evaluation = {"queries": 10, "candidates": 4, "rewards": {"combined": 0.4053, "incremental": 0.2787},
+                  "rewrites_per_query": 3.6, "new_relevant_share": 0.8, "labelled_new_relevant_share": None,
+                  "pairs_per_query": 17.1, "incremental_pairs_per_query": 6.6,
+                  "examples": [{"query": "gift <b>ideas</b>", "rewrites": ["lego set", "dino puzzle"], "pairs": 3}]}
+    version = RewriterVersion.objects.create(name="toy-grpo", dataset=tail_dataset, method="grpo", base_model="x",
+                                             status="ready", metrics={"eval": evaluation})
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:synthesis_rewriterversion_change", args=[version.pk])).content.decode()
+    assert "<tr><th>reward: combined</th><td>0.4053</td></tr>" in page
+    assert "<tr><th>kept pairs per query</th><td>17.1</td></tr>" in page
+    assert "<tr><th>queries with a new relevant product (labels)</th><td>—</td></tr>" in page
+    assert "gift &lt;b&gt;ideas&lt;/b&gt; → lego set | dino puzzle" in page and "<b>ideas" not in page
+
+
 def test_admin_form_refuses_a_name_already_taken(client, admin_user, tail_dataset, tiny_model, tmp_path):
     from sbsapp.models import Job
     from synthesis.models import RewriterVersion
