@@ -12,8 +12,9 @@ workdir reuses the retrievers, the judge and finished training runs), with the a
    first, slower), and their hybrid (RRF) as the strong offline retriever the rewrites go through;
 3. the relevance judge: `cross-encoder` (default) trains the app's cross-encoder judge on `train` qrels and logs
    (`--judge-examples`); `embedding` scores a product by the shipped MiniLM's cosine similarity to the original
-   query. Either way its relevant/irrelevant threshold is fit on `train` qrels (Youden's J), and its AUC on the
-   tail queries' `test` qrels is printed as a diagnostic;
+   query. Either way its relevant/irrelevant threshold is fit on `train` qrels (Youden's J; `--threshold judge`
+   takes the cross-encoder's own threshold, calibrated on its validation split, as synthesis jobs and the
+   training job do), and its AUC on the tail queries' `test` qrels is printed as a diagnostic;
 4. SFT seeds: the base model rewrites `--seed-queries` training tail queries (`--candidates` each) and the
    synthesis pipeline's curation (`pipeline.curate_query`) keeps products; a rewrite that found a kept product is
    a seed pair (what `seed_pairs_from_synthesis` reads from a synthesis job), written as a JSONL seed file;
@@ -96,7 +97,7 @@ def cross_encoder_judge(dataset, max_examples: int):
     """The app's cross-encoder judge (trained here once on `train` qrels and logs) as `judge_products`."""
     from synthesis.judges import load_judge
     from synthesis.models import JudgeVersion
-    from synthesis.services import judge_version_start, product_judge
+    from synthesis.services import judge_keep_threshold, judge_version_start, product_judge
 
     name = f"bench-judge-{max_examples}"
     version = JudgeVersion.objects.filter(name=name, status="ready").first()
@@ -109,7 +110,8 @@ def cross_encoder_judge(dataset, max_examples: int):
         raise SystemExit(f"judge training failed: {version.job.error if version.job else version.status}")
     judge = load_judge(judge_version=version)
     return product_judge(judge, fields=version.hyperparams.get("fields")), {
-        "judge": f"cross-encoder {name}", "validation_auc": round(version.metrics.get("auc") or 0, 3)}
+        "judge": f"cross-encoder {name}", "validation_auc": round(version.metrics.get("auc") or 0, 3),
+        "own_threshold": judge_keep_threshold(version)}
 
 
 def embedding_judge(dataset):
@@ -266,6 +268,9 @@ def main() -> None:
     parser.add_argument("--retrieve-k", type=int, default=50, help="products per rewrite in the curation")
     parser.add_argument("--judge", choices=("cross-encoder", "embedding"), default="cross-encoder")
     parser.add_argument("--judge-examples", type=int, default=3000, help="cross-encoder training examples")
+    parser.add_argument("--threshold", choices=("train-labels", "judge"), default="train-labels",
+                        help="relevant at: Youden's J on train qrels, or the judge's own calibrated threshold "
+                             "(its validation split, what synthesis jobs and the training job use)")
     parser.add_argument("--baseline", choices=("dense-zero-shot", "dense-logs"), default="dense-zero-shot")
     parser.add_argument("--dense-samples", type=int, default=2048, help="training examples of dense-logs")
     parser.add_argument("--seed", type=int, default=13)
@@ -316,6 +321,10 @@ def run(args, workdir: Path) -> None:
         judge, judge_info = cross_encoder_judge(dataset, args.judge_examples)
     threshold, calibration = calibrate(judge, dataset=dataset, seed=args.seed)
     judge_info.update(calibration)
+    if args.threshold == "judge":
+        if "own_threshold" not in judge_info:
+            raise SystemExit("--threshold judge needs the cross-encoder judge (it calibrates on its validation split)")
+        threshold = judge_info["threshold"] = judge_info.pop("own_threshold")
     say(f"judge: {judge_info}")
 
     settings = RewardSettings(threshold=threshold)
@@ -331,7 +340,7 @@ def run(args, workdir: Path) -> None:
                             labels=query_labels(dataset=dataset, query_pks=[pk for pk, _ in held_out]))
     setup_seconds = time.perf_counter() - started
     base_path, _ = resolve_rewriter_model("")
-    runs = workdir / "rewriter-runs" / f"{args.judge}-{args.seed}"
+    runs = workdir / "rewriter-runs" / f"{args.judge}-{args.threshold}-{args.seed}"
     runs.mkdir(parents=True, exist_ok=True)
 
     def rewriter_for(path):
