@@ -169,8 +169,7 @@ class RewriterVersionAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     readonly_fields = ("name", "dataset", "method", "parent", "base_model", "status", "error", "artifact_path",
                        "curves", "evaluation", "manifest", "reward_weights", "hyperparams", "metrics", "job_link",
-                       "created_by",
-                       "created_at", "trained_at")
+                       "created_by", "created_at", "trained_at")
     exclude = ("reward_curves", "job")
     actions = ("continue_with_grpo", "synthesise_with")
 
