@@ -232,6 +232,21 @@ def last_checkpoint(out_dir: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
+def checkpoint_step(checkpoint: str) -> int:
+    """The global step a `checkpoint-<step>` folder was saved at."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1])
+
+
+def resume_point(out_dir: Path, max_steps: int) -> tuple[str | None, bool]:
+    """(the last checkpoint or None, whether it already holds all `max_steps`).
+
+    A run killed after its last checkpoint but before its model was saved must not train again: resumed there,
+    the HF Trainer would run one step past `max_steps`.
+    """
+    checkpoint = last_checkpoint(out_dir)
+    return checkpoint, checkpoint is not None and checkpoint_step(checkpoint) >= max_steps
+
+
 def _save_final(trainer, out_dir: Path) -> Path:
     """Save the trained model and tokenizer as a plain HF folder (staged, then renamed into place)."""
     final = Path(out_dir) / MODEL_FOLDER
@@ -255,12 +270,14 @@ def train_sft(*, model_path: str, pairs: Sequence[SeedPair], out_dir: Path, sett
 
     out_dir = Path(out_dir)
     tokenizer = _tokenizer(model_path)
+    checkpoint, finished = resume_point(out_dir, settings.max_steps)
     args = SFTConfig(**_common_arguments(settings, out_dir), per_device_train_batch_size=settings.batch_size,
                      max_length=settings.max_length, packing=False, completion_only_loss=True,
                      dataset_num_proc=None, model_init_kwargs={"dtype": "float32"})
-    trainer = SFTTrainer(model=model_path, args=args, train_dataset=sft_dataset(pairs), processing_class=tokenizer,
-                         callbacks=list(callbacks))
-    trainer.train(resume_from_checkpoint=last_checkpoint(out_dir))
+    trainer = SFTTrainer(model=checkpoint if finished else model_path, args=args, train_dataset=sft_dataset(pairs),
+                         processing_class=tokenizer, callbacks=list(callbacks))
+    if not finished:
+        trainer.train(resume_from_checkpoint=checkpoint)
     return _save_final(trainer, out_dir)
 
 
@@ -278,16 +295,18 @@ def train_grpo(*, model_path: str, queries: Sequence[str], reward_funcs: Sequenc
         raise ValueError("Give one weight per reward function, and at least one reward.")
     out_dir = Path(out_dir)
     tokenizer = _tokenizer(model_path)
+    checkpoint, finished = resume_point(out_dir, settings.max_steps)
     args = GRPOConfig(
         **_common_arguments(settings, out_dir),
         per_device_train_batch_size=settings.batch_size * settings.num_generations,
         num_generations=settings.num_generations, max_completion_length=settings.max_completion_length,
         temperature=settings.temperature, top_p=settings.top_p, beta=settings.beta,
         reward_weights=list(reward_weights), log_completions=False, model_init_kwargs={"dtype": "float32"})
-    trainer = GRPOTrainer(model=model_path, reward_funcs=list(reward_funcs), args=args,
+    trainer = GRPOTrainer(model=checkpoint if finished else model_path, reward_funcs=list(reward_funcs), args=args,
                           train_dataset=grpo_dataset(queries), processing_class=tokenizer,
                           callbacks=list(callbacks))
-    trainer.train(resume_from_checkpoint=last_checkpoint(out_dir))
+    if not finished:
+        trainer.train(resume_from_checkpoint=checkpoint)
     return _save_final(trainer, out_dir)
 
 
@@ -611,7 +630,7 @@ def train_one_version(*, ctx, version, plan: TrainingPlan, dataset, start_model:
     curve = list(version.reward_curves or [])
     started = time.monotonic()
     checkpoint = last_checkpoint(out_dir)
-    steps_at_start = int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0
+    steps_at_start = checkpoint_step(checkpoint) if checkpoint else 0
     if checkpoint:
         ctx.log(f"{version.name}: resuming from {Path(checkpoint).name}")
 

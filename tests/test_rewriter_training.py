@@ -237,6 +237,25 @@ def test_grpo_interrupted_mid_run_resumes_from_its_last_checkpoint(sft_run, tmp_
     assert (out / "config.json").exists()
 
 
+def test_a_run_killed_after_its_last_checkpoint_saves_that_model_without_training_a_step_more(tiny_model, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    settings = TrainingSettings(max_steps=2, learning_rate=5e-3, batch_size=4, save_steps=2, device="cpu")
+    out = train_sft(model_path=str(tiny_model), pairs=SEED_PAIRS, out_dir=tmp_path, settings=settings)
+    trained = load_file(out / "model.safetensors")
+    shutil.rmtree(out)  # killed after checkpoint-2, before the model folder was written
+    steps = []
+    out = train_sft(model_path=str(tiny_model), pairs=SEED_PAIRS, out_dir=tmp_path, settings=settings,
+                    callbacks=[training_report_callback(on_point=lambda point: None,
+                                                        on_step=lambda step, total: steps.append(step))])
+    assert steps == []  # resumed at max_steps the HF Trainer would have run a third step
+    saved = load_file(out / "model.safetensors")
+    assert all(torch.equal(trained[name], saved[name]) for name in trained)
+
+
 # --- the job, started from the admin ----------------------------------------------------------------------------------
 
 @pytest.fixture
