@@ -52,14 +52,25 @@
     if (radio) { radio.checked = true; radio.focus({ preventScroll: true }); }
   }
 
+  // A key pressed right after a swap can come before htmx has wired the new form (it does so when the swap
+  // settles); without this the form would be posted as a plain form and the page reloaded. process() is a no-op
+  // for an element htmx has already wired.
+  function wired(element) {
+    if (element && window.htmx) { window.htmx.process(element.form || element); }
+    return element;
+  }
+
   function submit() {
     var f = form();
     if (!f) { return; }
     if (!f.querySelector('input[name="choice"]:checked')) { flash("Choose 1–5 first."); return; }
-    f.requestSubmit(document.getElementById("submit-button"));
+    wired(f).requestSubmit(document.getElementById("submit-button"));
   }
 
-  function click(id) { var button = document.getElementById(id); if (button && !button.disabled) { button.click(); } }
+  function click(id) {
+    var button = wired(document.getElementById(id));
+    if (button && !button.disabled) { button.click(); }
+  }
 
   function toggle(selector) { var d = $(selector); if (d) { d.open = !d.open; } }
 
