@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -53,62 +52,48 @@ def random_copy(model_dir: str, out: Path) -> str:
     return str(out)
 
 
-def step_probe():
-    """A TrainerCallback that records step end times and where the model's weights are."""
+def weights_probe():
+    """A TrainerCallback that records, at the first step, where the model's weights are and mixed precision."""
     from transformers import TrainerCallback
 
-    class Probe(TrainerCallback):
-        def __init__(self):
-            self.ends: list[float] = []
-            self.device = self.bf16 = None
+    class WeightsProbe(TrainerCallback):
+        device = bf16 = None
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            self.ends.append(time.monotonic())
             if model is not None and self.device is None:
                 self.device, self.bf16 = str(next(model.parameters()).device), bool(args.bf16)
 
-        def median_step(self) -> float:
-            gaps = [later - earlier for earlier, later in zip(self.ends, self.ends[1:])]
-            return statistics.median(gaps) if gaps else float("nan")
-
-    return Probe()
+    return WeightsProbe()
 
 
 def run(*, model: str, steps: int, device: str, workdir: Path) -> list[dict]:
+    from bench.rewriter_training import timed_training
     from synthesis.rewards import RewardSettings, reward_functions
-    from synthesis.rewriter_training import (SeedPair, TrainingSettings, resolve_training_device, train_grpo,
-                                             train_sft, training_report_callback)
+    from synthesis.rewriter_training import SeedPair, TrainingSettings, resolve_training_device, train_grpo, train_sft
 
     rows = []
-    curve: list[dict] = []
-    probe, started = step_probe(), time.monotonic()
+    probe, started = weights_probe(), time.monotonic()
     pairs = [SeedPair(query, rewrite, "jsonl") for query, rewrites in SEED_REWRITES.items() for rewrite in rewrites]
-    sft = train_sft(model_path=model, pairs=pairs, out_dir=workdir / "sft",
-                    settings=TrainingSettings(max_steps=steps, batch_size=8, save_steps=steps, device=device),
-                    callbacks=[probe, training_report_callback(on_point=curve.append, on_step=lambda *_: None)])
+    sft, curve, per_step = timed_training(
+        train_sft, callbacks=[probe], model_path=model, pairs=pairs, out_dir=workdir / "sft",
+        settings=TrainingSettings(max_steps=steps, batch_size=8, save_steps=steps, device=device))
     rows.append({"method": "SFT", "per step": "8 pairs", "device": probe.device, "bf16": probe.bf16,
-                 "s / step": round(probe.median_step(), 3), "total s": round(time.monotonic() - started, 1),
+                 "s / step": round(per_step, 3), "total s": round(time.monotonic() - started, 1),
                  "first → last": f"loss {curve[0]['loss']:.2f} → {curve[-1]['loss']:.2f}"})
     rewards = RewardSettings.from_config({"weights": {"relevance": 0, "alignment": 0, "diversity": 1,
                                                       "incremental": 0, "format": 1}})
-    curve, probe, started = [], step_probe(), time.monotonic()
-    train_grpo(model_path=str(sft), queries=QUERIES, reward_funcs=reward_functions(settings=rewards),
-               reward_weights=rewards.normalised_weights(), out_dir=workdir / "grpo",
-               settings=TrainingSettings(max_steps=steps, learning_rate=1e-5, batch_size=4, num_generations=4,
-                                         save_steps=steps, device=device),
-               callbacks=[probe, training_report_callback(on_point=curve.append, on_step=lambda *_: None)])
+    probe, started = weights_probe(), time.monotonic()
+    _, curve, per_step = timed_training(
+        train_grpo, callbacks=[probe], model_path=str(sft), queries=QUERIES,
+        reward_funcs=reward_functions(settings=rewards), reward_weights=rewards.normalised_weights(),
+        out_dir=workdir / "grpo", settings=TrainingSettings(max_steps=steps, learning_rate=1e-5, batch_size=4,
+                                                            num_generations=4, save_steps=steps, device=device))
     rows.append({"method": "GRPO", "per step": "4 queries × 4", "device": probe.device, "bf16": probe.bf16,
-                 "s / step": round(probe.median_step(), 3), "total s": round(time.monotonic() - started, 1),
+                 "s / step": round(per_step, 3), "total s": round(time.monotonic() - started, 1),
                  "first → last": f"reward {curve[0]['combined']:.3f} → {curve[-1]['combined']:.3f}"})
     for row in rows:
         row["device"] = f"{row['device']} ({resolve_training_device(device)})"
     return rows
-
-
-def table(rows: list[dict]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(row[key]) for key in keys) + " |" for row in rows])
 
 
 def main() -> None:
@@ -124,6 +109,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
+
+    from bench.retrieval_speed import table
 
     with tempfile.TemporaryDirectory(prefix="rewriter-steps-") as tmp:
         model = args.model or default_model()

@@ -183,8 +183,8 @@ def kept_rewrite_seeds(*, rewriter, queries, candidates: int, setup, out: Path) 
     return len(rows)
 
 
-def timed_training(train, **kwargs) -> tuple[Path, list[dict], float]:
-    """Run train_sft / train_grpo with a callback that keeps the curve and the median step time."""
+def timed_training(train, callbacks=(), **kwargs) -> tuple[Path, list[dict], float]:
+    """Run train_sft / train_grpo (with `callbacks` too) keeping the curve and the median step time."""
     from synthesis.rewriter_training import merge_curve, training_report_callback
 
     curve: list[dict] = []
@@ -197,7 +197,7 @@ def timed_training(train, **kwargs) -> tuple[Path, list[dict], float]:
         ends.append(time.monotonic())
         say(f"  step {step}/{total}")
 
-    out = train(**kwargs, callbacks=[training_report_callback(on_point=on_point, on_step=on_step)])
+    out = train(**kwargs, callbacks=[*callbacks, training_report_callback(on_point=on_point, on_step=on_step)])
     durations = [b - a for a, b in zip(ends, ends[1:])]
     return out, curve, statistics.median(durations) if durations else float("nan")
 

@@ -181,6 +181,7 @@ class HFLocalRewriter:
         import torch
 
         answers: list[list[str]] = []
+        special_tokens = self.tokenizer.all_special_tokens
         for start in range(0, len(queries), self.batch_size):
             batch = list(queries[start:start + self.batch_size])
             encoded = self.tokenizer(self.prompts(batch), return_tensors="pt", padding=True,
@@ -193,7 +194,7 @@ class HFLocalRewriter:
                     cache=self.shared_prompt_cache(input_ids, attention_mask, n),
                     do_sample=True, temperature=self.temperature, top_p=self.top_p,
                     max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
-            texts = [model_answer(text, self.tokenizer.all_special_tokens) for text in
+            texts = [model_answer(text, special_tokens) for text in
                      self.tokenizer.batch_decode(output[:, input_ids.shape[1]:], skip_special_tokens=False)]
             answers.extend(texts[i * n:(i + 1) * n] for i in range(len(batch)))
         return answers
