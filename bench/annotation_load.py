@@ -32,7 +32,7 @@ PASSWORD = "bench-annotator-pw"
 PER_SIDE = 10
 PRODUCTS = 3000
 BENCH_SETTINGS = '''
-from sbsapp.settings import *  # noqa
+from config.settings import *  # noqa
 # Production settings served over plain HTTP on localhost: cookies without the Secure flag, no HSTS.
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
@@ -62,7 +62,7 @@ def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
     from django.contrib.auth.models import Group
 
     from sbsapp.models import Campaign, Item
-    from sbsapp.roles import ANNOTATOR
+    from core.roles import ANNOTATOR
 
     rng = random.Random(11)
     dataset = Dataset.objects.create(name="annotation-bench")
@@ -313,7 +313,7 @@ def main() -> int:
 
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "sbsapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
          "--timeout", "120", "--backlog", "2048", "--log-level", "warning"],
         env=env, cwd=ROOT,

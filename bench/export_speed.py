@@ -37,7 +37,7 @@ def bench_env(database_url: str, var_dir: str) -> dict:
     env.update({
         "DATABASE_URL": database_url, "VAR_DIR": var_dir, "SECRET_KEY": "bench-" + "k" * 50, "DEBUG": "false",
         "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "API_THROTTLE_USER": "100000/min", "DJANGO_SETTINGS_MODULE": "sbsapp.settings",
+        "API_THROTTLE_USER": "100000/min", "DJANGO_SETTINGS_MODULE": "config.settings",
     })
     return env
 
@@ -57,10 +57,10 @@ def populate(rows: int) -> str:
     from django.utils import timezone
 
     from retrieval.models import Dataset, Product, Query, RetrieverVersion
-    from sbsapp.api.tokens import token_issue
+    from core.api.tokens import token_issue
     from sbsapp.campaigns import product_snapshot
     from sbsapp.models import Campaign, Item, Judgment
-    from sbsapp.roles import ANALYST, ANNOTATOR
+    from core.roles import ANALYST, ANNOTATOR
 
     rng = random.Random(7)
     items_needed = -(-rows // JUDGMENTS_PER_ITEM)

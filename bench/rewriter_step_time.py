@@ -32,7 +32,7 @@ SEED_REWRITES = {query: [f"{query.split()[-1]} kit", f"best {query.split()[-2]} 
 
 
 def default_model() -> str:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sbsapp.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "true")
     import django
 

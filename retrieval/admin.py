@@ -146,7 +146,7 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         return _job_link(obj.eval_job)
 
     def _start(self, request, queryset, start, verb: str):
-        from sbsapp.jobs import BrokerUnavailable
+        from jobs.services import BrokerUnavailable
 
         jobs = []
         for version in queryset:

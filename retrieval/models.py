@@ -139,8 +139,8 @@ class RetrieverVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     built_at = models.DateTimeField(null=True, blank=True)
     # The latest job that built (trained/indexed) this version and the latest that evaluated it.
-    build_job = models.ForeignKey("sbsapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    eval_job = models.ForeignKey("sbsapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    build_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    eval_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,7 +6,7 @@ two things may happen to a built version: an evaluation (which records metrics) 
 (`version_rebuild_index`), which re-creates missing or corrupt index files from the version's own encoder
 over the same catalogue and refuses if the catalogue has changed since the build.
 
-The `*_work(ctx)` functions are what the Celery tasks run through `sbsapp.jobs.run_job`; they are resumable:
+The `*_work(ctx)` functions are what the Celery tasks run through `jobs.services.run_job`; they are resumable:
 a re-run after a killed worker skips the steps whose artifacts are already complete.
 """
 from __future__ import annotations
@@ -22,8 +22,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from sbsapp.jobs import JobCancelled, JobContext, job_start
-from sbsapp.models import Job
+from jobs.registry import job_kind
+from jobs.services import JobCancelled, JobContext, job_start
+from jobs.models import Job
 
 from .models import Dataset, RetrieverVersion
 from .product_text import DEFAULT_FIELDS, validate_fields
@@ -262,51 +263,37 @@ def version_build(
 
 def version_start_build(*, version: RetrieverVersion, user=None, inline: bool = False) -> Job:
     """Start (or resume, after a failure) the build of a draft version."""
-    from .tasks import ml_build_version
-
     ensure_mutable(version)
     _ensure_not_building(version)
-    job = _start_job(kind="retriever_build", task=ml_build_version, version=version, user=user, inline=inline,
+    job = _start_job(kind="retriever_build", version=version, user=user, inline=inline,
                      field="build_job")
     return job
 
 
 def version_rebuild_index(*, version: RetrieverVersion, user=None, inline: bool = False) -> Job:
     """Repair a built version's index files (missing or corrupt) from its own encoder over the same catalogue."""
-    from .tasks import ml_rebuild_index
-
     if version.kind == RetrieverVersion.Kind.HYBRID:
         raise ValueError("A hybrid version has no index of its own; rebuild its components' indexes.")
     if version.status != RetrieverVersion.Status.READY:
         raise ValueError(f"Retriever version {version.name!r} is {version.status}; build it instead of rebuilding.")
     _ensure_not_building(version)
-    return _start_job(kind="retriever_rebuild_index", task=ml_rebuild_index, version=version, user=user,
+    return _start_job(kind="retriever_rebuild_index", version=version, user=user,
                       inline=inline, field="build_job")
 
 
 def version_evaluate(*, version: RetrieverVersion, user=None, inline: bool = False, depth: int = 100) -> Job:
     """Start an evaluation job on the `test` labels; its metrics land in `version.metrics`."""
-    from .tasks import ml_evaluate_version
-
     if version.status != RetrieverVersion.Status.READY:
         raise ValueError(f"Retriever version {version.name!r} is {version.status}; only ready versions can be evaluated.")
-    return _start_job(kind="retriever_evaluate", task=ml_evaluate_version, version=version, user=user,
+    return _start_job(kind="retriever_evaluate", version=version, user=user,
                       inline=inline, field="eval_job", extra={"depth": int(depth)})
 
 
-def _start_job(*, kind: str, task, version: RetrieverVersion, user, inline: bool, field: str,
+def _start_job(*, kind: str, version: RetrieverVersion, user, inline: bool, field: str,
                extra: dict | None = None) -> Job:
     config = {"version_id": version.pk, "version": version.name, **(extra or {})}
-    if inline:
-        from sbsapp.jobs import run_job, task_queue
-
-        job = Job.objects.create(kind=kind, task_name=task.name, queue=task_queue(task.name), config=config,
-                                 created_by=user if user is not None and getattr(user, "is_authenticated", False) else None)
-        RetrieverVersion.objects.filter(pk=version.pk).update(**{field: job})
-        run_job(job.pk, WORK[kind])
-    else:
-        job = job_start(kind=kind, task=task, config=config, user=user)
-        RetrieverVersion.objects.filter(pk=version.pk).update(**{field: job})
+    job = job_start(kind=kind, config=config, user=user, inline=inline,
+                    on_created=lambda job: RetrieverVersion.objects.filter(pk=version.pk).update(**{field: job}))
     job.refresh_from_db()
     return job
 
@@ -336,6 +323,8 @@ def _set_status(version: RetrieverVersion, status: str, **fields) -> None:
     version.save(update_fields=["status", *fields])
 
 
+@job_kind("retriever_build", queue="ml", title="Build a retriever version",
+          legacy_task_names=("retrieval.tasks.ml_build_version",))
 def build_version_work(ctx: JobContext) -> dict:
     version = _version_for(ctx)
     ensure_mutable(version)
@@ -491,6 +480,8 @@ def _drop_embeddings(folder: Path) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
+@job_kind("retriever_rebuild_index", queue="ml", title="Rebuild a retriever index",
+          legacy_task_names=("retrieval.tasks.ml_rebuild_index",))
 def rebuild_index_work(ctx: JobContext) -> dict:
     """Re-create a ready version's index files from its own artifacts; the catalogue must be unchanged."""
     from .product_text import dataset_product_texts
@@ -534,6 +525,8 @@ def rebuild_index_work(ctx: JobContext) -> dict:
     return {"products": len(pks)}
 
 
+@job_kind("retriever_evaluate", queue="ml", title="Evaluate a retriever version",
+          legacy_task_names=("retrieval.tasks.ml_evaluate_version",))
 def evaluate_version_work(ctx: JobContext) -> dict:
     from .evaluation import evaluate_version
 
@@ -545,9 +538,3 @@ def evaluate_version_work(ctx: JobContext) -> dict:
     ctx.log(f"evaluated {report['all'].get('queries', 0)} queries: " + json.dumps(report["all"]))
     return {"all": report["all"]}
 
-
-WORK = {
-    "retriever_build": build_version_work,
-    "retriever_rebuild_index": rebuild_index_work,
-    "retriever_evaluate": evaluate_version_work,
-}

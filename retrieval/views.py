@@ -3,7 +3,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required, user_passes_test
 from django.shortcuts import render
 
-from sbsapp.roles import is_analyst
+from core.roles import is_analyst
 
 from .models import RetrieverVersion
 from .search import side_by_side

@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from retrieval.models import Product, Query, RetrieverVersion
 
-from .jobs import JobContext, job_start
-from .models import Campaign, Item, Job
+from jobs.registry import job_kind
+from jobs.services import JobContext, job_start
+from jobs.models import Job
+from .models import Campaign, Item
 
 GENERATION_CHUNK = 25
 DESCRIPTION_CHARS = 2000
@@ -83,8 +85,6 @@ def campaign_create(
 
 def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
     """Start (or resume) freezing the result lists as a background job; the campaign becomes `generating`."""
-    from .tasks import ml_generate_campaign
-
     for system in (campaign.system_a, campaign.system_b):
         if system.status != RetrieverVersion.Status.READY:
             raise CampaignError(f"Retriever version {system} is {system.status}, not ready; build it first.")
@@ -96,7 +96,7 @@ def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
     if not claimed:
         raise CampaignError(f"A {campaign.get_status_display().lower()} campaign cannot be generated again.")
     try:
-        job = job_start(kind="sbs_generate", task=ml_generate_campaign, config={"campaign_id": campaign.pk}, user=user)
+        job = job_start(kind="sbs_generate", config={"campaign_id": campaign.pk}, user=user)
     except Exception:  # BrokerUnavailable: leave the campaign as it was
         Campaign.objects.filter(pk=campaign.pk).update(status=campaign.status)
         raise
@@ -105,6 +105,8 @@ def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
     return job
 
 
+@job_kind("sbs_generate", queue="ml", title="Generate an SBS campaign",
+          legacy_task_names=("sbsapp.tasks.ml_generate_campaign",))
 def generate_campaign_work(ctx: JobContext) -> dict:
     campaign = Campaign.objects.select_related("system_a", "system_b").get(pk=ctx.config["campaign_id"])
     return campaign_generate_items(campaign=campaign, on_progress=ctx.progress, log=ctx.log, stage=ctx.stage)

@@ -23,12 +23,12 @@ from . import assignment, charts, selectors
 from .campaigns import (CampaignError, campaign_close, campaign_create, campaign_reopen,
                         campaign_start_generation, item_set_gold)
 from .forms import CampaignForm, GoldForm, JudgeForm, SkipForm
-from .jobs import BrokerUnavailable
+from jobs.services import BrokerUnavailable
 from .judging import (UNDO_WINDOW, AlreadyJudged, ItemAlreadyFull, JudgingError, NotOpen, judgment_skip,
                       judgment_submit, judgment_undo)
 from .metrics import campaign_metrics
 from .models import Campaign, Item, Judgment
-from .roles import is_admin, is_analyst, is_annotator
+from core.roles import is_admin, is_analyst, is_annotator
 
 QUERY_TYPE_LABELS = dict(Query.QueryType.choices)
 SCALE = [

@@ -10,7 +10,7 @@ from django.db.models.functions import Least
 
 from .metrics import Rating, gsb_counts, sign
 from .models import Campaign, Item, Judgment
-from .roles import is_analyst
+from core.roles import is_analyst
 
 
 def campaigns_for_user(*, user) -> QuerySet[Campaign]:

@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from sbsapp.jobs import BrokerUnavailable, job_cancel, job_retry
+from jobs.services import BrokerUnavailable, job_cancel, job_retry
 
 from .forms import JudgeTrainingForm, SynthesisJobForm
 from .models import JudgeVersion, MinedQuery, RewriteCandidate, SynthesisJob, SyntheticPair

@@ -1,4 +1,5 @@
-"""The synthesis app: at start-up it opens the retrieval app's extra-pairs door with the "synthetic" source."""
+"""The synthesis app: at start-up it registers its job kinds and opens the retrieval app's extra-pairs door with the
+"synthetic" source."""
 from django.apps import AppConfig
 
 
@@ -12,3 +13,5 @@ class SynthesisConfig(AppConfig):
         from .selectors import synthetic_pairs
 
         register_pair_source("synthetic", synthetic_pairs)
+
+        from . import rewriter_training, services  # noqa: F401  (job kinds)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .chat_endpoint import ChatClient
+from core.llm import ChatClient
 from .parsing import parse_grade
 from .prompts import judge_messages
 
@@ -98,7 +98,7 @@ def load_judge(*, backend: str = "cross-encoder", judge_version=None, path: str 
         return CrossEncoderJudge(model=load_cross_encoder(path, device=device),
                                  name=judge_version.name if judge_version is not None else path)
     if backend == "llm":
-        from .chat_endpoint import chat_client_from_settings
+        from core.llm import chat_client_from_settings
 
         return LLMJudge(client=chat_client_from_settings(base_url=base_url, model=model, api_key=api_key,
                                                          concurrency=concurrency, timeout=timeout, retries=retries))
@@ -177,7 +177,7 @@ def split_by_query(examples: Sequence[JudgeExample], *, validation_share: float,
 
 def read_extra_examples(path: str | Path) -> list[JudgeExample]:
     """Extra labelled pairs from a JSONL file, one `{"query_pk", "product_pk", "label", "weight", "source"}` a line
-    (written e.g. by `sbsapp.closed_loop` from SBS per-product marks)."""
+    (written e.g. by `sbsapp.auto.closed_loop` from SBS per-product marks)."""
     import json
 
     examples = []

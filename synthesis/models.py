@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from sbsapp.models import Job
+from jobs.models import Job
 
 
 class SynthesisJob(Job):

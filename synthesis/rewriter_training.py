@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.registry import job_kind
+
 from .parsing import clean_rewrite, dedupe_rewrites, normalise_query
 from .prompts import rewrite_messages
 from .rewards import RewardSettings
@@ -552,6 +554,8 @@ def collect_seed_pairs(*, sources: dict, dataset, training_queries: Sequence[str
     return pairs, manifest
 
 
+@job_kind("rewriter_training", queue="ml", title="Train a rewriter (SFT, then GRPO)",
+          legacy_task_names=("synthesis.tasks.ml_train_rewriter",))
 def train_rewriter_work(ctx) -> dict:
     """The rewriter training job: SFT then GRPO (or either), each a RewriterVersion; resumable at every stage.
 
@@ -586,7 +590,7 @@ def train_rewriter_work(ctx) -> dict:
                                   training_queries=[text for _, text in training_queries],
                                   held_out_queries=[text for _, text in held_out])
             except Exception as exc:
-                from sbsapp.jobs import JobCancelled
+                from jobs.services import JobCancelled
 
                 if not isinstance(exc, JobCancelled):
                     RewriterVersion.objects.filter(pk=version.pk).update(
@@ -765,13 +769,12 @@ def check_training_references(plan: TrainingPlan, config: dict) -> None:
 
 def rewriter_training_start(*, config: dict, user=None):
     """Validate a training config and queue the job (on the ml queue); returns the Job."""
-    from sbsapp.jobs import job_start
+    from jobs.services import job_start
 
-    from .tasks import ml_train_rewriter
 
     plan = TrainingPlan.from_config(config)
     check_training_references(plan, config)
-    return job_start(kind=JOB_KIND, task=ml_train_rewriter, config=config, user=user)
+    return job_start(kind=JOB_KIND, config=config, user=user)
 
 
 def synthesis_with_rewriter_start(*, version, user=None, overrides: dict | None = None):
@@ -781,7 +784,7 @@ def synthesis_with_rewriter_start(*, version, user=None, overrides: dict | None 
     only the rewriter changes, so the two jobs compare), else from the version's training job; `overrides`
     (e.g. `{"max_queries": 5}`) win over both.
     """
-    from sbsapp.models import Job
+    from jobs.models import Job
 
     from .models import JudgeVersion, RewriterVersion, SynthesisJob
     from .services import SynthesisConfig, synthesis_job_start

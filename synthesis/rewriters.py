@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .chat_endpoint import ChatClient, chat_client_from_settings
+from core.llm import ChatClient, chat_client_from_settings
 from .parsing import model_answer, parse_rewrites, parse_sampled_rewrites
 from .prompts import rewrite_messages
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db.models import Avg, Count, Q, Sum
 
-from sbsapp.models import Job
+from jobs.models import Job
 
 from .models import MinedQuery, RewriteCandidate, SyntheticPair
 

@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from sbsapp.jobs import JobContext, job_start
-from sbsapp.models import Job
+from jobs.registry import job_kind
+from jobs.services import JobContext, job_start
+from jobs.models import Job
 
 from .mining import QUERY_TYPES, MiningCriteria, mine_queries
 from .models import JudgeVersion, MinedQuery, RewriteCandidate, SynthesisJob, SyntheticPair
@@ -152,11 +153,9 @@ def check_synthesis_references(config: SynthesisConfig) -> None:
 
 def synthesis_job_start(*, config: SynthesisConfig, user=None) -> Job:
     """Validate a synthesis config and queue its job on the ml queue."""
-    from .tasks import ml_synthesize
-
     check_synthesis_references(config)
     config = with_keep_threshold(config)
-    return job_start(kind=SynthesisJob.KIND, task=ml_synthesize, config=config.as_dict(), user=user)
+    return job_start(kind=SynthesisJob.KIND, config=config.as_dict(), user=user)
 
 
 def with_keep_threshold(config: SynthesisConfig) -> SynthesisConfig:
@@ -245,7 +244,7 @@ def ensure_mined_queries(*, job: Job, config: SynthesisConfig) -> int:
 
     llm_client = None
     if config.llm_tagger:
-        from .chat_endpoint import chat_client_from_settings
+        from core.llm import chat_client_from_settings
 
         llm_client = chat_client_from_settings()
     mined = mine_queries(dataset=Dataset.objects.get(pk=config.dataset_id), criteria=config.criteria,
@@ -299,6 +298,8 @@ def write_chunk(*, job: Job, curations: Sequence[QueryCuration]) -> None:
             MinedQuery.objects.filter(job=job, query_id=c.query_pk).update(candidates=c.candidates, done_at=now)
 
 
+@job_kind("synthesis", queue="ml", title="Synthesise training pairs",
+          legacy_task_names=("synthesis.tasks.ml_synthesize",))
 def synthesis_work(ctx: JobContext) -> dict:
     """The synthesis job: mine, then rewrite -> retrieve -> judge -> curate chunk by chunk, resumably."""
     config = SynthesisConfig.from_dict(ctx.config)
@@ -330,8 +331,6 @@ def judge_version_start(*, dataset, name: str = "", base_model: str = "", epochs
                         learning_rate: float = 2e-5, negatives_per_positive: int = 3, validation_share: float = 0.1,
                         max_examples: int | None = None, seed: int = 13, user=None) -> JudgeVersion:
     """Create a JudgeVersion and queue the job that trains it on the dataset's train qrels and logs."""
-    from .tasks import ml_train_judge
-
     name = name or f"judge-{slugify(dataset.name)}-{timezone.now():%Y%m%d-%H%M%S}"
     if slugify(name) != name:
         raise ValueError(f"Judge name {name!r} must be a slug (lower-case letters, digits, - and _).")
@@ -350,7 +349,7 @@ def judge_version_start(*, dataset, name: str = "", base_model: str = "", epochs
                                           hyperparams=hyperparams,
                                           created_by=user if user is not None and user.is_authenticated else None)
     try:
-        job = job_start(kind="judge_training", task=ml_train_judge, config={"judge_version_id": version.pk}, user=user)
+        job = job_start(kind="judge_training", config={"judge_version_id": version.pk}, user=user)
     except Exception:
         version.delete()
         raise
@@ -359,6 +358,8 @@ def judge_version_start(*, dataset, name: str = "", base_model: str = "", epochs
     return version
 
 
+@job_kind("judge_training", queue="ml", title="Train a relevance judge",
+          legacy_task_names=("synthesis.tasks.ml_train_judge",))
 def judge_training_work(ctx: JobContext) -> dict:
     """Train a JudgeVersion's cross-encoder, validate it on held-out queries, record artifact and metrics."""
     import random
@@ -382,7 +383,7 @@ def judge_training_work(ctx: JobContext) -> dict:
                               key=lambda e: (e.query_pk, e.product_pk))
         train, validation = split_by_query(examples, validation_share=params["validation_share"], seed=params["seed"])
         extra_counts = None
-        if params.get("extra_examples_path"):  # e.g. SBS per-product marks (sbsapp.closed_loop): training side only
+        if params.get("extra_examples_path"):  # e.g. SBS per-product marks (sbsapp.auto.closed_loop): training side only
             train, extra_counts = add_extra_examples(train=train, validation=validation,
                                                      extra=read_extra_examples(params["extra_examples_path"]))
             examples = sorted([*train, *validation], key=lambda e: (e.query_pk, e.product_pk))

@@ -6,9 +6,9 @@ from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from sbsapp.jobs import BrokerUnavailable
-from sbsapp.models import Job
-from sbsapp.roles import is_admin, is_analyst
+from jobs.services import BrokerUnavailable
+from jobs.models import Job
+from core.roles import is_admin, is_analyst
 
 from .forms import JudgeTrainingForm, SynthesisJobForm, TreatmentForm
 from .models import JudgeVersion, SynthesisJob

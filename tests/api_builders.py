@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework.test import APIClient
 
-from sbsapp.api.tokens import token_issue
+from core.api.tokens import token_issue
 
 
 def token_client(user) -> APIClient:

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from sbsapp.roles import ADMIN, ANALYST, ANNOTATOR
+from core.roles import ADMIN, ANALYST, ANNOTATOR
 
 
 @pytest.fixture(autouse=True)

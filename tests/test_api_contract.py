@@ -14,7 +14,7 @@ from schemathesis.config import SchemathesisConfig
 
 from retrieval.models import RetrieverVersion
 from sbsapp.judging import Verdict, judgment_submit
-from sbsapp.models import Job
+from jobs.models import Job
 from tests.api_builders import token_client
 from tests.sbs_factories import install_fake_retrieval, make_campaign, make_dataset, make_item
 
@@ -63,7 +63,7 @@ def api_data(db, annotator, monkeypatch):
     Job.objects.create(kind="synthesis", task_name="synthesis.tasks.ml_synthesize", status=Job.Status.RUNNING)
     install_fake_retrieval(monkeypatch, {})
     # A generated config that passes every check would start a real synthesis (models, minutes): queue it only.
-    from sbsapp import jobs
+    from jobs import services as jobs
 
     send = jobs.send_job
     monkeypatch.setattr(jobs, "send_job", lambda job: None if job.kind == "synthesis" else send(job))

@@ -77,12 +77,12 @@ def test_unknown_api_path_is_a_json_404_not_an_html_page(analyst, settings):
 
 
 def test_crash_inside_an_api_view_is_a_json_500(analyst, monkeypatch):
-    from sbsapp.api import views
+    from jobs import api
 
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(views.filters, "filter_jobs", crash)
+    monkeypatch.setattr(api, "filter_jobs", crash)
     client = token_client(analyst)
     client.raise_request_exception = False
     response = client.get("/api/jobs/")

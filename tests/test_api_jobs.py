@@ -1,7 +1,7 @@
 """Jobs API: analysts read, admins cancel, annotators are refused, bad filters are 400s."""
 import pytest
 
-from sbsapp.models import Job
+from jobs.models import Job
 from tests.api_builders import token_client
 
 pytestmark = pytest.mark.django_db

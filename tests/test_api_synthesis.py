@@ -2,7 +2,7 @@
 import pytest
 
 from retrieval.models import Product, Query
-from sbsapp.models import Job
+from jobs.models import Job
 from synthesis.models import MinedQuery, SyntheticPair
 from tests.api_builders import build_dataset, token_client
 
@@ -122,7 +122,7 @@ def ready_setup():
 @pytest.fixture
 def sent_jobs(monkeypatch):
     """Record jobs sent to the queue instead of running the (model-loading) synthesis in the test."""
-    from sbsapp import jobs
+    from jobs import services as jobs
 
     sent = []
     monkeypatch.setattr(jobs, "send_job", lambda job: sent.append(job.pk))
@@ -172,7 +172,7 @@ def test_unready_versions_refuse_to_start(admin_user, ready_setup, sent_jobs):
 
 
 def test_down_broker_is_a_503_and_leaves_no_job(admin_user, ready_setup, monkeypatch):
-    from sbsapp import jobs
+    from jobs import services as jobs
 
     def refuse(job):
         raise ConnectionRefusedError("connection refused")

@@ -8,13 +8,13 @@ import re
 import pytest
 from django.test import Client
 
-from sbsapp.auto_agreement import campaign_agreement, compare_with_humans, human_median, predicted_outcome
-from sbsapp.auto_sbs import (Comparison, LLMListJudge, ListVerdict, RelevanceDCGJudge, auto_sbs_start,
+from sbsapp.auto.agreement import campaign_agreement, compare_with_humans, human_median, predicted_outcome
+from sbsapp.auto.sbs import (Comparison, LLMListJudge, ListVerdict, RelevanceDCGJudge, auto_sbs_start,
                              choice_from_difference, dcg, judge_campaign, parse_scale_answer)
 from sbsapp.judging import Verdict, judgment_submit
 from sbsapp.metrics import Rating, campaign_metrics
 from sbsapp.models import AutoJudgment, Item, Judgment
-from synthesis.chat_endpoint import ChatClient
+from core.llm import ChatClient
 
 from .sbs_factories import make_campaign, make_dataset, make_item
 from .synthesis_support import ChatServer, last_user_message, tiny_bert_folder
@@ -196,7 +196,7 @@ def test_llm_judge_is_blinded_and_unparseable_answers_are_left_for_a_rerun(setti
 
 
 def test_llm_run_needs_an_endpoint(settings):
-    from sbsapp.auto_sbs import AutoSBSError
+    from sbsapp.auto.sbs import AutoSBSError
 
     campaign, _ = campaign_with_items(items=1)
     settings.OPENAI_BASE_URL = ""

@@ -1,7 +1,7 @@
 """In a real browser: logging in, and a job's progress bar that moves to done through htmx polling."""
 import pytest
 
-from sbsapp.models import Job
+from jobs.models import Job
 
 from .browser import log_in
 

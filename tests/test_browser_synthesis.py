@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from sbsapp.models import Job
+from jobs.models import Job
 from synthesis.models import MinedQuery, SyntheticPair
 
 from .browser import log_in

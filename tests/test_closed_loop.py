@@ -7,11 +7,12 @@ import json
 import pytest
 from django.test import Client
 
-from sbsapp.closed_loop import (ClosedLoopError, Mark, MarkWeighting, aggregate_marks, annotator_quality,
+from sbsapp.auto.closed_loop import (ClosedLoopError, Mark, MarkWeighting, aggregate_marks, annotator_quality,
                                 closed_loop_start, sbs_labelled_pairs)
 from sbsapp.judging import Verdict, judgment_submit
 from sbsapp.metrics import Rating
-from sbsapp.models import Campaign, Item, Job
+from jobs.models import Job
+from sbsapp.models import Campaign, Item
 from synthesis.judges import JudgeExample, add_extra_examples
 
 from .conftest import make_user

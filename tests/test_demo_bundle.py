@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from retrieval.bm25 import bm25_config, tokenize
 from retrieval.bundles import CATALOG, INTERACTIONS, MANIFEST, QRELS, QUERIES
-from retrieval.demo_bundle import (
+from demo.bundle import (
     DemoQuery,
     LexicalRanker,
     aggregate_interactions,
@@ -19,8 +19,8 @@ from retrieval.demo_bundle import (
     simulate_search_sessions,
     write_demo_bundle,
 )
-from retrieval.demo_data import NEEDS, PRODUCT_TYPES, check_knowledge
-from retrieval.demo_data.schema import age_span, kind, need
+from demo.data import NEEDS, PRODUCT_TYPES, check_knowledge
+from demo.data.schema import age_span, kind, need
 from retrieval.models import Dataset, Interaction, Product, Qrel, Query
 
 TAIL_TYPES = {"knowledge", "qa", "negation", "alternative", "multi_intent"}

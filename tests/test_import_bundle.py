@@ -17,9 +17,8 @@ from retrieval.bundles import write_bundle
 from retrieval.importers.segments import SegmentRule, assign_segments
 from retrieval.importers.services import ImportRejected, import_dataset
 from retrieval.models import Dataset, Interaction, Product, Qrel, Query
-from retrieval.tasks import import_bundle_task
-from sbsapp.jobs import job_start
-from sbsapp.models import Job
+from jobs.services import job_start
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,7 +279,7 @@ def test_rejection_keeps_the_problems_for_callers(tmp_path):
 
 
 def test_import_job_reports_progress_and_counts(tmp_path, admin_user):
-    job = job_start(kind="import", task=import_bundle_task, config={"path": str(good_bundle(tmp_path / "b"))},
+    job = job_start(kind="import", config={"path": str(good_bundle(tmp_path / "b"))},
                     user=admin_user)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -293,7 +292,7 @@ def test_import_job_reports_progress_and_counts(tmp_path, admin_user):
 def test_rejected_import_job_fails_with_the_bad_rows(tmp_path, admin_user):
     folder = good_bundle(tmp_path / "b")
     edit_lines(folder / "interactions.tsv", lambda ls: ls + ["q1\tP404\t5\t1\t0"])
-    job = job_start(kind="import", task=import_bundle_task, config={"path": str(folder)}, user=admin_user)
+    job = job_start(kind="import", config={"path": str(folder)}, user=admin_user)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert "interactions.tsv:4: unknown product_id 'P404' (not in catalog.jsonl)" in job.error
@@ -304,7 +303,7 @@ def test_rejected_import_job_fails_with_the_bad_rows(tmp_path, admin_user):
 def test_cancelling_an_import_while_it_writes_rolls_everything_back(tmp_path, monkeypatch):
     """The cancel flag is read at each progress report of the write stage (on PostgreSQL through a connection
     of its own, so the Job row is not locked by the import's transaction); a cancel undoes the whole import."""
-    from sbsapp.jobs import JobContext, run_job
+    from jobs.services import JobContext, run_job
     from retrieval.importers.services import import_bundle_work
 
     original_stage = JobContext.stage
@@ -315,7 +314,7 @@ def test_cancelling_an_import_while_it_writes_rolls_everything_back(tmp_path, mo
             Job.objects.filter(pk=self.job.pk).update(cancel_requested=True)
 
     monkeypatch.setattr(JobContext, "stage", stage_then_cancel)
-    job = Job.objects.create(kind="import", task_name=import_bundle_task.name,
+    job = Job.objects.create(kind="import", task_name="jobs.import",
                              config={"path": str(good_bundle(tmp_path / "b"))})
     run_job(job.pk, import_bundle_work)
 

@@ -2,16 +2,15 @@
 import pytest
 from django.urls import reverse
 
-from sbsapp import jobs
-from sbsapp.jobs import BrokerUnavailable, JobContext, job_start, run_job
-from sbsapp.models import Job
-from sbsapp.tasks import ping
+from jobs import services as jobs
+from jobs.services import BrokerUnavailable, JobContext, job_start, run_job
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
 
 def test_eager_job_reports_progress_and_succeeds(admin_user):
-    job = job_start(kind="ping", task=ping, config={"steps": 4}, user=admin_user)
+    job = job_start(kind="ping", config={"steps": 4}, user=admin_user)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert (job.done, job.total, job.percent) == (4, 4, 100)
@@ -61,8 +60,8 @@ def test_stale_running_job_is_resent(monkeypatch):
     from django.utils import timezone
 
     old = timezone.now() - timedelta(hours=1)
-    job = Job.objects.create(kind="x", task_name="sbsapp.tasks.ping", status=Job.Status.RUNNING, heartbeat_at=old)
-    fresh = Job.objects.create(kind="x", task_name="sbsapp.tasks.ping", status=Job.Status.RUNNING,
+    job = Job.objects.create(kind="ping", task_name="sbsapp.tasks.ping", status=Job.Status.RUNNING, heartbeat_at=old)
+    fresh = Job.objects.create(kind="ping", task_name="sbsapp.tasks.ping", status=Job.Status.RUNNING,
                                heartbeat_at=timezone.now())
     sent = []
     monkeypatch.setattr(jobs, "send_job", lambda j: sent.append(j.pk))
@@ -82,7 +81,7 @@ def test_dead_broker_leaves_no_half_created_job(settings, admin_user, monkeypatc
     # Nothing listens on port 1: the same failure as a Redis server that is down.
     monkeypatch.setattr(app, "connection_for_write", lambda: Connection("redis://127.0.0.1:1/0", connect_timeout=0.5))
     with pytest.raises(BrokerUnavailable, match="not reachable"):
-        job_start(kind="ping", task=ping, user=admin_user)
+        job_start(kind="ping", user=admin_user)
     assert Job.objects.count() == 0
 
 

@@ -18,7 +18,7 @@ from retrieval.versions import (
     version_start_build,
     version_update,
 )
-from sbsapp.models import Job
+from jobs.models import Job
 from tests.retrieval_factories import all_texts, make_dataset, tiny_encoder_folder
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def product_ids(version, hits):
 
 def test_bm25_version_builds_through_a_job_and_ranks_matching_products_first(bm25):
     assert bm25.status == "ready" and bm25.build_job.status == "succeeded"
-    assert bm25.build_job.task_name == "retrieval.tasks.ml_build_version" and bm25.build_job.queue == "ml"
+    assert bm25.build_job.task_name == "jobs.retriever_build" and bm25.build_job.queue == "ml"
     hits = retrieve(bm25, "frying pan", k=5)
     assert all(isinstance(h, Hit) for h in hits)
     assert set(product_ids(bm25, hits[:2])) == {"p1", "p2"}

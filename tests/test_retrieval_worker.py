@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from retrieval.models import RetrieverVersion
 from retrieval.versions import version_create
-from sbsapp.models import Job
+from jobs.models import Job
 from tests.retrieval_factories import all_texts, make_dataset, tiny_encoder_folder
 
 from .worker import celery_worker, wait_for

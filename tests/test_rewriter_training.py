@@ -270,7 +270,7 @@ def tail_dataset(db):
 
 def test_admin_starts_sft_then_grpo_and_records_both_versions(client, admin_user, tail_dataset, tiny_model,
                                                               tmp_path):
-    from sbsapp.models import Job
+    from jobs.models import Job
     from synthesis.models import RewriterVersion
     from synthesis.rewriters import load_rewriter
 
@@ -322,7 +322,7 @@ def test_admin_shows_a_versions_evaluation_as_a_table_with_escaped_examples(clie
 
 
 def test_admin_form_refuses_a_name_already_taken(client, admin_user, tail_dataset, tiny_model, tmp_path):
-    from sbsapp.models import Job
+    from jobs.models import Job
     from synthesis.models import RewriterVersion
 
     RewriterVersion.objects.create(name="taken-sft", dataset=tail_dataset, method="sft", base_model="x",
@@ -343,8 +343,8 @@ def test_admin_form_refuses_a_name_already_taken(client, admin_user, tail_datase
 
 def test_a_cancelled_training_resumes_without_retraining_what_is_done(admin_user, tail_dataset, tiny_model,
                                                                      tmp_path, monkeypatch):
-    from sbsapp.jobs import job_retry
-    from sbsapp.models import Job
+    from jobs.services import job_retry
+    from jobs.models import Job
     from synthesis import rewriter_training
     from synthesis.models import RewriterVersion
 
@@ -390,7 +390,7 @@ def test_a_cancelled_training_resumes_without_retraining_what_is_done(admin_user
 
 def test_a_trained_version_drives_a_synthesis_job(admin_user, sft_run, tmp_path):
     from retrieval.versions import version_build
-    from sbsapp.models import Job
+    from jobs.models import Job
     from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, RewriterVersion
     from synthesis.rewriter_training import synthesis_with_rewriter_start
     from synthesis.rewriters import load_rewriter
@@ -507,7 +507,7 @@ def test_a_killed_worker_mid_grpo_is_resumed_from_the_checkpoint_by_a_new_worker
     from django.utils import timezone
 
     from retrieval.models import Dataset, Query
-    from sbsapp.models import Job
+    from jobs.models import Job
     from synthesis.models import RewriterVersion
     from synthesis.rewriter_training import rewriter_training_start
 

@@ -6,7 +6,8 @@ import pytest
 from retrieval.models import Product, Query
 from sbsapp.campaigns import (CampaignError, campaign_close, campaign_create, campaign_start_generation,
                               item_set_gold, sample_query_ids)
-from sbsapp.models import Campaign, Item, Job
+from jobs.models import Job
+from sbsapp.models import Campaign, Item
 from tests.sbs_factories import install_fake_retrieval, make_campaign, make_dataset, make_item, make_version
 
 pytestmark = pytest.mark.django_db

@@ -62,7 +62,7 @@ def test_every_url_except_login_requires_authentication():
 def test_csrf_is_enforced_on_forms(admin_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)
-    from sbsapp.models import Job
+    from jobs.models import Job
 
     job = Job.objects.create(kind="ping", task_name="sbsapp.tasks.ping")
     assert client.post(f"/jobs/{job.pk}/cancel/").status_code == 403

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from synthesis.chat_endpoint import ChatClient, ChatEndpointError
+from core.llm import ChatClient, ChatEndpointError
 from synthesis.judges import LLMJudge
 from synthesis.rewriters import OpenAIRewriter, load_rewriter
 

@@ -3,8 +3,8 @@ judge training, and the treatment build wiring."""
 import pytest
 
 from retrieval.models import RetrieverVersion
-from sbsapp.jobs import job_cancel, job_retry
-from sbsapp.models import Job
+from jobs.services import job_cancel, job_retry
+from jobs.models import Job
 from synthesis import services
 from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, SyntheticPair
 from synthesis.services import SynthesisComponents, SynthesisConfig, synthesis_job_start, write_chunk

@@ -64,7 +64,7 @@ def test_unknown_types_and_empty_criteria_are_refused():
 
 @pytest.mark.django_db
 def test_llm_tagger_adds_tags_with_the_models_reason():
-    from synthesis.chat_endpoint import ChatClient
+    from core.llm import ChatClient
 
     dataset, _, queries = make_catalogue()
 

@@ -4,7 +4,7 @@ import pytest
 
 from retrieval.models import Query
 from retrieval.versions import version_build
-from sbsapp.models import Job
+from jobs.models import Job
 from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, SyntheticPair
 from synthesis.rewriters import converted_default_folder
 from synthesis.services import SynthesisConfig, judge_version_start, synthesis_job_start

@@ -2,7 +2,7 @@
 import pytest
 from django.urls import reverse
 
-from sbsapp.models import Job
+from jobs.models import Job
 
 from .test_synthesis_job import install_fakes, world  # noqa: F401  (fixture)
 

@@ -13,7 +13,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from retrieval.models import Product
-from sbsapp.models import Job
+from jobs.models import Job
 from synthesis.models import MinedQuery, RewriteCandidate, SyntheticPair
 from synthesis.services import SynthesisConfig, synthesis_job_start
 

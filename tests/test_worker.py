@@ -3,9 +3,8 @@
 import pytest
 from django.conf import settings
 
-from sbsapp.jobs import job_start
-from sbsapp.models import Job
-from sbsapp.tasks import ping
+from jobs.services import job_start
+from jobs.models import Job
 
 from .worker import celery_worker, wait_for
 
@@ -16,7 +15,7 @@ def test_worker_runs_a_job_sent_through_the_broker(real_broker, admin_user, tmp_
     log = tmp_path / "worker.log"
     with celery_worker(log_path=log):
         wait_for(lambda: log.exists() and "ready." in log.read_text(), timeout=60)
-        job = job_start(kind="ping", task=ping, config={"steps": 5}, user=admin_user)
+        job = job_start(kind="ping", config={"steps": 5}, user=admin_user)
         wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED, timeout=90)
     job.refresh_from_db()
     assert job.result == {"pong": True, "steps": 5}

@@ -39,7 +39,7 @@ class TerminalProgress:
 
 
 class JobProgress:
-    """Reports to a Job (sbsapp.jobs.JobContext), at most once per `min_interval` seconds per stage.
+    """Reports to a Job (jobs.services.JobContext), at most once per `min_interval` seconds per stage.
 
     The write stage runs inside the import's transaction. On a server database the Job row is then updated
     through a connection of its own (a short-lived thread), so that the progress is visible at once and the

@@ -13,6 +13,8 @@ from typing import Any
 
 from django.utils.text import slugify
 
+from jobs.registry import job_kind
+
 from .progress import JobProgress
 from .readers.bundle import looks_like_bundle, open_bundle
 from .readers.esci import looks_like_esci, open_esci
@@ -173,6 +175,7 @@ def import_options_from_config(config: dict[str, Any]) -> ImportOptions:
         raise ImportSetupError(f"bad import options: {exc}") from exc
 
 
+@job_kind("import", title="Import a data set", legacy_task_names=("retrieval.tasks.import_bundle_task",))
 def import_bundle_work(ctx) -> dict[str, Any]:
     """Run an import as a Job. Config: `path` (required), `format` (auto|bundle|esci|wands), `name`, `locales`,
     `esci_small_version_only`, `wands_test_share`, `batch_size`, `head_share`, `torso_share`,

@@ -5,59 +5,23 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from retrieval.models import Query, RetrieverVersion
+from core.api.filters import StrictQuerySerializer
 
-from ..models import Campaign, Item, Job
+from retrieval.models import Query
 
-
-class StrictQuerySerializer(serializers.Serializer):
-    """Rejects parameters it does not know (a typo such as `?campain=3` would otherwise return everything)."""
-
-    allowed_extra = {"page", "page_size", "cursor", "format"}
-
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields) - self.allowed_extra)
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["Unknown query parameter. Allowed: " + ", ".join(sorted(self.fields))] for name in unknown}
-            )
-        return attrs
+from ..models import Campaign, Item
 
 
-def parse_query(serializer_class: type[serializers.Serializer], request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return {key: value for key, value in serializer.validated_data.items() if value not in (None, "")}
 
 
-class JobFilter(StrictQuerySerializer):
-    kind = serializers.CharField(required=False, max_length=64, help_text='Job kind, e.g. "synthesis".')
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
 
 
-def filter_jobs(queryset: QuerySet, *, kind: str | None = None, status: str | None = None) -> QuerySet:
-    if kind:
-        queryset = queryset.filter(kind=kind)
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
 
 
-class RetrieverVersionFilter(StrictQuerySerializer):
-    dataset = serializers.CharField(required=False, max_length=100, help_text="Dataset name.")
-    kind = serializers.ChoiceField(choices=RetrieverVersion.Kind.choices, required=False)
-    status = serializers.ChoiceField(choices=RetrieverVersion.Status.choices, required=False)
 
 
-def filter_retriever_versions(queryset: QuerySet, *, dataset: str | None = None, kind: str | None = None,
-                              status: str | None = None) -> QuerySet:
-    if dataset:
-        queryset = queryset.filter(dataset__name=dataset)
-    if kind:
-        queryset = queryset.filter(kind=kind)
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+
+
 
 
 class CampaignFilter(StrictQuerySerializer):
@@ -135,29 +99,7 @@ class ExportFilter(JudgmentFilter):
                                      help_text="csv (one header row) or jsonl (one JSON object a line).")
 
 
-class SynthesisJobFilter(StrictQuerySerializer):
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
 
 
-class SyntheticPairFilter(StrictQuerySerializer):
-    job = serializers.PrimaryKeyRelatedField(queryset=Job.objects.filter(kind="synthesis"), required=False,
-                                             help_text="Synthesis job id.")
-    incremental = serializers.BooleanField(required=False, allow_null=True, default=None,
-                                           help_text="Only pairs the baseline misses (true) or finds (false).")
-    since_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1,
-                                        help_text="Only pairs with a larger id: poll with the last id you saw.")
-    min_score = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                       help_text="Only pairs with at least this judge score.")
 
 
-def filter_synthetic_pairs(queryset: QuerySet, *, job: Job | None = None, incremental: bool | None = None,
-                           since_id: int | None = None, min_score: float | None = None) -> QuerySet:
-    if job is not None:
-        queryset = queryset.filter(job=job)
-    if incremental is not None:
-        queryset = queryset.filter(incremental=incremental)
-    if since_id is not None:
-        queryset = queryset.filter(pk__gt=since_id)
-    if min_score is not None:
-        queryset = queryset.filter(judge_score__gte=min_score)
-    return queryset

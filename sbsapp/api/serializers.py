@@ -5,38 +5,12 @@ from rest_framework import serializers
 
 from retrieval.models import Query, RetrieverVersion
 
-from ..models import Campaign, Item, Job, Judgment
+from ..models import Campaign, Item, Judgment
 from ..selectors import campaign_progress
 
 
-class JobSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    percent = serializers.IntegerField(read_only=True, help_text="Progress of the current stage, 0-100.")
-    is_active = serializers.BooleanField(read_only=True, help_text="Queued or running.")
-
-    class Meta:
-        model = Job
-        fields = [
-            "id", "kind", "status", "stage", "done", "total", "percent", "is_active", "counts", "config", "result",
-            "error", "log_tail", "cancel_requested", "attempts", "queue", "created_by", "created_at",
-            "started_at", "finished_at", "heartbeat_at",
-        ]
-        read_only_fields = fields
 
 
-class RetrieverVersionSerializer(serializers.ModelSerializer):
-    dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    components = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True,
-                                              help_text="Versions this one fuses or was trained against.")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = RetrieverVersion
-        fields = [
-            "id", "name", "dataset", "kind", "status", "base_model", "components", "manifest", "hyperparams",
-            "seed", "metrics", "error", "build_job", "eval_job", "created_by", "created_at", "built_at",
-        ]
-        read_only_fields = fields
 
 
 # ------------------------------------------------------------------------------------------- SBS campaigns
@@ -157,113 +131,16 @@ class OwnJudgmentSerializer(serializers.ModelSerializer):
 # ------------------------------------------------------------------------------------------------ search
 
 
-class SearchQuerySerializer(serializers.Serializer):
-    version = serializers.CharField(max_length=100, help_text="Retriever version name (or id).")
-    q = serializers.CharField(max_length=500, trim_whitespace=True, help_text="Query text.")
-    k = serializers.IntegerField(min_value=1, max_value=100, default=10, help_text="How many products (1-100).")
-
-    def validate_version(self, value: str) -> RetrieverVersion:
-        versions = RetrieverVersion.objects.select_related("dataset")
-        found = versions.filter(name=value).first()
-        if found is None and value.isdigit() and len(value) < 19:
-            found = versions.filter(pk=int(value)).first()
-        if found is None:
-            raise serializers.ValidationError(f"No retriever version named {value!r}.")
-        return found
-
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields) - {"format"})
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown query parameter. Allowed: k, q, version"]
-                                               for name in unknown})
-        return attrs
 
 
-class SearchHitSerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
-    score = serializers.FloatField()
-    product_id = serializers.CharField(help_text="Catalogue product id.")
-    title = serializers.CharField()
-    brand = serializers.CharField()
-    category = serializers.CharField()
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
 
 
-class SearchResultSerializer(serializers.Serializer):
-    version = serializers.CharField()
-    query = serializers.CharField()
-    k = serializers.IntegerField()
-    hits = SearchHitSerializer(many=True)
 
 
 # ------------------------------------------------------------------------------------------------ synthesis
 
 
-class SynthesisJobSerializer(JobSerializer):
-    """A synthesis job with its live counts (queries done, rewrites, kept and incremental pairs)."""
-
-    synthesis = serializers.SerializerMethodField(help_text="Counts from the rows the job has written so far.")
-
-    class Meta(JobSerializer.Meta):
-        fields = JobSerializer.Meta.fields + ["synthesis"]
-        read_only_fields = fields
-
-    @extend_schema_field(OpenApiTypes.OBJECT)
-    def get_synthesis(self, job) -> dict:
-        from synthesis.selectors import synthesis_counts
-
-        return synthesis_counts(job=job)
 
 
-class SyntheticPairSerializer(serializers.Serializer):
-    """A curated (original query, product) pair and its provenance."""
-
-    id = serializers.IntegerField()
-    job = serializers.IntegerField(source="job_id")
-    query_id = serializers.CharField(source="query.query_id", help_text="Catalogue query id.")
-    query = serializers.CharField(source="query.text", help_text="The ORIGINAL query text.")
-    product_id = serializers.CharField(source="product.product_id", help_text="Catalogue product id.")
-    product_title = serializers.CharField(source="product.title")
-    judge_score = serializers.FloatField(help_text="Relevance to the original query, 0..1.")
-    incremental = serializers.BooleanField(help_text="Not in the baseline's top-K for the original query.")
-    found_by_original = serializers.BooleanField()
-    rewrites = serializers.ListField(child=serializers.CharField(), help_text="Rewrites whose retrieval found it.")
-    created_at = serializers.DateTimeField()
 
 
-class SynthesisStartSerializer(serializers.Serializer):
-    """A synthesis job's config: what to mine, how to rewrite, retrieve and judge. Omitted options take the
-    defaults of `synthesis.services.SynthesisConfig`; the stored config (with defaults) is the job's `config`."""
-
-    dataset_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    retriever_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
-                                                    help_text="The strong offline retriever (e.g. hybrid, large K).")
-    baseline_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
-                                                   help_text="The online baseline: decides the incremental flag.")
-    judge_backend = serializers.ChoiceField(choices=["cross-encoder", "llm"], required=False)
-    judge_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True,
-                                                help_text="A ready cross-encoder judge (needed for that backend).")
-    threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
-    rewriter_backend = serializers.ChoiceField(choices=["hf-local", "openai"], required=False)
-    rewriter_model = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    candidates = serializers.IntegerField(min_value=1, max_value=16, required=False, help_text="Rewrites per query.")
-    retrieve_k = serializers.IntegerField(min_value=1, max_value=2000, required=False)
-    baseline_k = serializers.IntegerField(min_value=1, max_value=2000, required=False)
-    max_pairs_per_query = serializers.IntegerField(min_value=1, max_value=10000, required=False)
-    drop_logged = serializers.BooleanField(required=False)
-    segments = serializers.ListField(child=serializers.ChoiceField(choices=Query.Segment.choices), required=False)
-    max_clicks = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
-    types = serializers.ListField(child=serializers.ChoiceField(choices=Query.QueryType.choices), required=False)
-    max_queries = serializers.IntegerField(min_value=1, max_value=10**7, required=False, allow_null=True)
-    llm_tagger = serializers.BooleanField(required=False)
-    chunk_size = serializers.IntegerField(min_value=1, max_value=10000, required=False)
-    batch_size = serializers.IntegerField(min_value=1, max_value=4096, required=False)
-    device = serializers.CharField(max_length=32, required=False)
-    seed = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False)
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown synthesis option."] for name in unknown})
-        return attrs

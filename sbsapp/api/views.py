@@ -16,177 +16,41 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retrieval.models import RetrieverVersion
 
 from ..campaigns import CampaignError, campaign_close, campaign_create, campaign_start_generation
-from ..jobs import BrokerUnavailable, job_cancel
+from jobs.services import BrokerUnavailable
 from ..metrics import campaign_metrics
-from ..models import Campaign, Item, Job, Judgment
-from ..roles import is_analyst
+from ..models import Campaign, Item, Judgment
+from core.roles import is_analyst
 from . import export, filters
-from .errors import ErrorSerializer
-from .pagination import IncrementalCursorPagination, JudgmentCursorPagination, StandardPagination
-from .permissions import AnalystReadsAdminWrites, IsAnalyst, ReadsOwnJudgmentsOrAll
+from core.api.errors import Conflict, ServiceUnavailable, error_responses
+from core.api.pagination import JudgmentCursorPagination, StandardPagination
+from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst, ReadsOwnJudgmentsOrAll
 from .serializers import (
     CampaignCreateSerializer,
     CampaignDetailSerializer,
     CampaignSerializer,
     ItemSerializer,
-    JobSerializer,
     JudgmentSerializer,
     OwnJudgmentSerializer,
-    RetrieverVersionSerializer,
-    SearchQuerySerializer,
-    SearchResultSerializer,
-    SynthesisJobSerializer,
-    SynthesisStartSerializer,
-    SyntheticPairSerializer,
 )
-from .throttles import ThrottleRefusedRequestsMixin
+from core.api.throttles import ThrottleRefusedRequestsMixin
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
 
 
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "A service this request needs is not reachable."
-    default_code = "service_unavailable"
 
 
-def error_responses(*codes: int) -> dict:
-    """The documented error responses of an endpoint (all share the JSON error body)."""
-    texts = {
-        400: "Invalid parameters or body; `message` names the parameter.",
-        401: "No or an invalid token.",
-        403: "Authenticated but the role does not allow this.",
-        404: "No such object.",
-        409: "The object is in a state that does not allow this.",
-        503: "The task queue (or another service) is not reachable; nothing was started.",
-    }
-    return {code: OpenApiResponse(ErrorSerializer, description=texts[code]) for code in codes}
 
 
-JOB_EXAMPLE = {
-    "id": 42, "kind": "synthesis", "status": "running", "stage": "judge relevance", "done": 120, "total": 400,
-    "percent": 30, "is_active": True, "counts": {"pairs_kept": 311}, "config": {"dataset": "icecat"},
-    "result": {}, "error": "", "log_tail": "12:01:07 stage: judge relevance\n", "cancel_requested": False,
-    "attempts": 1, "queue": "ml", "created_by": "boss", "created_at": "2026-11-25T12:00:00Z",
-    "started_at": "2026-11-25T12:00:02Z", "finished_at": None, "heartbeat_at": "2026-11-25T12:01:07Z",
-}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List background jobs",
-        description="Every long task (import, training, synthesis, campaign generation) is a job. Newest first. "
-                    "Analysts and admins.",
-        parameters=[filters.JobFilter],
-        responses={200: JobSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
-        tags=["jobs"],
-    ),
-    retrieve=extend_schema(
-        summary="One job: status, progress, counts, log tail",
-        responses={200: JobSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
-        tags=["jobs"],
-    ),
-)
-class JobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
-    serializer_class = JobSerializer
-    lookup_value_converter = "int"
-    permission_classes = [AnalystReadsAdminWrites]
-    pagination_class = StandardPagination
-    queryset = Job.objects.select_related("created_by")
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action == "list":
-            queryset = filters.filter_jobs(queryset, **filters.parse_query(filters.JobFilter, self.request))
-        return queryset
-
-    @extend_schema(
-        summary="Cancel a job (admins)",
-        description="A queued job stops at once; a running one at its next progress checkpoint. Cancelling a "
-                    "finished job is refused with 409.",
-        request=None,
-        responses={200: JobSerializer, **error_responses(401, 403, 404, 409)},
-        examples=[OpenApiExample("Cancellation requested", response_only=True,
-                                 value={**JOB_EXAMPLE, "cancel_requested": True})],
-        tags=["jobs"],
-    )
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
-        return Response(JobSerializer(cancel_active_job(job=self.get_object())).data)
 
 
-def cancel_active_job(*, job: Job) -> Job:
-    if not job.is_active:
-        raise Conflict(f"Job #{job.pk} already {job.status}; there is nothing to cancel.")
-    return job_cancel(job=job)
 
 
-VERSION_EXAMPLE = {
-    "id": 3, "name": "dense-logs-synth-v2", "dataset": "icecat", "kind": "dense", "status": "ready",
-    "base_model": "all-MiniLM-L6-v2", "components": ["dense-logs-v1"],
-    "manifest": {"logs": 18234, "synthetic": 5120}, "hyperparams": {"epochs": 2, "temperature": 0.05},
-    "seed": 13, "metrics": {"test": {"ndcg@10": 0.412, "recall@100": 0.733}}, "error": "",
-    "created_by": "boss", "created_at": "2026-11-25T12:00:00Z", "built_at": "2026-11-25T12:20:00Z",
-}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List retriever versions",
-        description="Built (and building) retrievers with their training manifest and offline metrics. "
-                    "Analysts and admins.",
-        parameters=[filters.RetrieverVersionFilter],
-        responses={200: RetrieverVersionSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A dense treatment version", value=VERSION_EXAMPLE, response_only=True)],
-        tags=["retrievers"],
-    ),
-    retrieve=extend_schema(
-        summary="One retriever version",
-        responses={200: RetrieverVersionSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A dense treatment version", value=VERSION_EXAMPLE, response_only=True)],
-        tags=["retrievers"],
-    ),
-)
-class RetrieverVersionViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
-    serializer_class = RetrieverVersionSerializer
-    lookup_value_converter = "int"
-    permission_classes = [IsAnalyst]
-    pagination_class = StandardPagination
-    queryset = RetrieverVersion.objects.select_related("dataset", "created_by").prefetch_related("components")
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action == "list":
-            queryset = filters.filter_retriever_versions(
-                queryset, **filters.parse_query(filters.RetrieverVersionFilter, self.request)
-            )
-        return queryset
-
-    @extend_schema(
-        summary="Offline metrics of a retriever version",
-        description="Recall@K, nDCG@K, MRR, ItemGoodRate@K and QueryGoodRate@K as recorded at evaluation, "
-                    "overall and split by segment and query type. Empty until the version is evaluated.",
-        responses={200: OpenApiTypes.OBJECT, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("Metrics", response_only=True, value={
-            "version": "dense-logs-synth-v2", "status": "ready",
-            "metrics": {"test": {"ndcg@10": 0.412, "recall@100": 0.733},
-                        "by_segment": {"tail": {"ndcg@10": 0.35}}},
-        })],
-        tags=["retrievers"],
-    )
-    @action(detail=True, methods=["get"])
-    def metrics(self, request, pk=None):
-        version = self.get_object()
-        return Response({"version": version.name, "status": version.status, "metrics": version.metrics})
 
 
 # ------------------------------------------------------------------------------------------- SBS campaigns
@@ -488,186 +352,17 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
 # ------------------------------------------------------------------------------------------------ search
 
 
-class SearchView(ThrottleRefusedRequestsMixin, APIView):
-    permission_classes = [IsAnalyst]
-
-    @extend_schema(
-        summary="Search the catalogue with a retriever version",
-        description="The top-k products for a query from a built (ready) version: BM25, dense or hybrid. "
-                    "Analysts and admins. A version that is not ready, or whose index files are missing, "
-                    "answers 409 with what to do.",
-        parameters=[SearchQuerySerializer],
-        responses={200: SearchResultSerializer, **error_responses(400, 401, 403, 409)},
-        examples=[OpenApiExample("Two hits", response_only=True, value={
-            "version": "dense-synth-v2", "query": "pan for induction hob without teflon", "k": 2,
-            "hits": [
-                {"rank": 1, "score": 0.81, "product_id": "B0456", "title": "Cast iron skillet", "brand": "Forge",
-                 "category": "Home > Kitchen > Pans", "price": "39.00"},
-                {"rank": 2, "score": 0.77, "product_id": "B0123", "title": "Steel frying pan 28 cm",
-                 "brand": "Acme", "category": "Home > Kitchen > Pans", "price": "24.90"},
-            ],
-        })],
-        tags=["retrievers"],
-    )
-    def get(self, request):
-        params = SearchQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        version, text, k = (params.validated_data[key] for key in ("version", "q", "k"))
-        result = {"version": version.name, "query": text, "k": k, "hits": search_hits(version=version, text=text, k=k)}
-        return Response(SearchResultSerializer(result).data)
 
 
-def search_hits(*, version, text: str, k: int) -> list[dict]:
-    from retrieval import search
-    from retrieval.models import Product
-
-    try:
-        hits = search.retrieve(version, text, k)
-    except search.IndexUnavailable as exc:  # includes "not ready"
-        raise Conflict(str(exc)) from exc
-    products = Product.objects.in_bulk([hit.product_id for hit in hits])
-    return [
-        {"rank": rank, "score": float(hit.score), "product_id": product.product_id, "title": product.title,
-         "brand": product.brand, "category": product.category, "price": product.price}
-        for rank, (hit, product) in enumerate(
-            ((hit, products[hit.product_id]) for hit in hits if hit.product_id in products), start=1
-        )
-    ]
 
 
 # ------------------------------------------------------------------------------------------------ synthesis
 
-SYNTHESIS_JOB_EXAMPLE = {
-    **JOB_EXAMPLE,
-    "synthesis": {"queries": 400, "queries_done": 120, "rewrites": 480, "candidates": 9100, "kept_pairs": 311,
-                  "incremental_pairs": 140, "incremental_share": 0.45},
-}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List synthesis jobs",
-        description="Synthesis runs (mine long-tail queries, rewrite, retrieve, judge, curate), newest first, "
-                    "with their live counts. Analysts and admins.",
-        parameters=[filters.SynthesisJobFilter],
-        responses={200: SynthesisJobSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-    retrieve=extend_schema(
-        summary="Status of one synthesis job",
-        responses={200: SynthesisJobSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-)
-class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    serializer_class = SynthesisJobSerializer
-    permission_classes = [AnalystReadsAdminWrites]
-    pagination_class = StandardPagination
-    lookup_value_converter = "int"
-
-    def get_queryset(self):
-        from synthesis.models import SynthesisJob
-
-        jobs = Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by")
-        if self.action == "list":
-            jobs = filters.filter_jobs(jobs, **filters.parse_query(filters.SynthesisJobFilter, self.request))
-        return jobs
-
-    @extend_schema(
-        summary="Start a synthesis job (admins)",
-        description="Validates the config (types and ranges here, then that the dataset, both versions and the "
-                    "judge exist, belong together and are ready) and queues the job on the `ml` queue. Follow it "
-                    "at /api/synthesis/jobs/{id}/ and its pairs at /api/synthesis/pairs/?job={id}.",
-        request=SynthesisStartSerializer,
-        responses={201: SynthesisJobSerializer, **error_responses(400, 401, 403, 503)},
-        examples=[
-            OpenApiExample("Tail queries, cross-encoder judge", request_only=True, value={
-                "dataset_id": 1, "retriever_version_id": 3, "baseline_version_id": 2, "judge_version_id": 1,
-                "segments": ["tail"], "candidates": 4, "retrieve_k": 100, "threshold": 0.6, "max_queries": 500,
-            }),
-            OpenApiExample("Queued", response_only=True, status_codes=["201"], value={
-                **SYNTHESIS_JOB_EXAMPLE, "status": "queued", "stage": "", "done": 0, "total": 0, "percent": 0,
-                "synthesis": {"queries": 0, "queries_done": 0, "rewrites": 0, "candidates": 0, "kept_pairs": 0,
-                              "incremental_pairs": 0, "incremental_share": 0.0},
-            }),
-        ],
-        tags=["synthesis"],
-    )
-    def create(self, request, *args, **kwargs):
-        serializer = SynthesisStartSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        job = start_synthesis(options=serializer.validated_data, user=request.user)
-        return Response(SynthesisJobSerializer(job).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        summary="Cancel a synthesis job (admins)",
-        description="Stops at the next query boundary; pairs written so far stay and a retry resumes from them. "
-                    "A finished job answers 409.",
-        request=None,
-        responses={200: SynthesisJobSerializer, **error_responses(401, 403, 404, 409)},
-        examples=[OpenApiExample("Cancellation requested", response_only=True,
-                                 value={**SYNTHESIS_JOB_EXAMPLE, "cancel_requested": True})],
-        tags=["synthesis"],
-    )
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
-        return Response(SynthesisJobSerializer(cancel_active_job(job=self.get_object())).data)
 
 
-def start_synthesis(*, options: dict, user) -> Job:
-    """The API's start: the service's config and reference checks become 400s, a down broker a 503."""
-    from synthesis.services import SynthesisConfig, synthesis_job_start
-
-    try:
-        job = synthesis_job_start(config=SynthesisConfig.from_dict(dict(options)), user=user)
-    except ValueError as exc:
-        raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
-    except BrokerUnavailable as exc:
-        raise ServiceUnavailable(str(exc)) from exc
-    job.refresh_from_db()
-    return job
 
 
-PAIR_EXAMPLE = {
-    "id": 5012, "job": 42, "query_id": "q-1182", "query": "pan for induction hob without teflon",
-    "product_id": "B0456", "product_title": "Cast iron skillet", "judge_score": 0.93, "incremental": True,
-    "found_by_original": False, "rewrites": ["cast iron pan induction", "stainless steel pan no coating"],
-    "created_at": "2026-11-25T12:04:10Z",
-}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List synthetic pairs (incremental)",
-        description="Curated (original query, product) pairs with provenance, oldest first by id. To follow a "
-                    "running job, keep the largest `id` you have seen and ask again with `since_id`, or "
-                    "follow `next`. Analysts and admins.",
-        parameters=[filters.SyntheticPairFilter],
-        responses={200: SyntheticPairSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-    retrieve=extend_schema(
-        summary="One synthetic pair",
-        responses={200: SyntheticPairSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-)
-class SyntheticPairViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
-    serializer_class = SyntheticPairSerializer
-    permission_classes = [IsAnalyst]
-    pagination_class = IncrementalCursorPagination
-    lookup_value_converter = "int"
-
-    def get_queryset(self):
-        from synthesis.models import SyntheticPair
-
-        pairs = SyntheticPair.objects.select_related("query", "product").defer(
-            "product__description", "product__attributes")
-        if self.action == "list":
-            pairs = filters.filter_synthetic_pairs(pairs, **filters.parse_query(filters.SyntheticPairFilter,
-                                                                                self.request))
-        return pairs

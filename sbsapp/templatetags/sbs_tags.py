@@ -53,7 +53,7 @@ def pvalue(value) -> str:
 @register.inclusion_tag("sbs/_home_cards.html", takes_context=True)
 def sbs_home_cards(context):
     """Cards for the home page: the annotator's open campaigns, the analyst's dashboards."""
-    from ..roles import is_analyst, is_annotator
+    from core.roles import is_analyst, is_annotator
     from ..selectors import campaigns_for_user
 
     user = context["user"]

@@ -1,0 +1,8 @@
+"""The home page: links to every part of the product the user's roles open."""
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+
+@login_required
+def home(request):
+    return render(request, "home.html")

@@ -1,0 +1,104 @@
+"""REST API of jobs: list, read and cancel background jobs of every kind."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core.api.errors import Conflict, error_responses
+from core.api.filters import StrictQuerySerializer, parse_query
+from core.api.pagination import StandardPagination
+from core.api.permissions import AnalystReadsAdminWrites
+from core.api.throttles import ThrottleRefusedRequestsMixin
+
+from .models import Job
+from .services import job_cancel
+
+class JobSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    percent = serializers.IntegerField(read_only=True, help_text="Progress of the current stage, 0-100.")
+    is_active = serializers.BooleanField(read_only=True, help_text="Queued or running.")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "kind", "status", "stage", "done", "total", "percent", "is_active", "counts", "config", "result",
+            "error", "log_tail", "cancel_requested", "attempts", "queue", "created_by", "created_at",
+            "started_at", "finished_at", "heartbeat_at",
+        ]
+        read_only_fields = fields
+
+
+class JobFilter(StrictQuerySerializer):
+    kind = serializers.CharField(required=False, max_length=64, help_text='Job kind, e.g. "synthesis".')
+    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
+
+
+def filter_jobs(queryset: QuerySet, *, kind: str | None = None, status: str | None = None) -> QuerySet:
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+JOB_EXAMPLE = {
+    "id": 42, "kind": "synthesis", "status": "running", "stage": "judge relevance", "done": 120, "total": 400,
+    "percent": 30, "is_active": True, "counts": {"pairs_kept": 311}, "config": {"dataset": "icecat"},
+    "result": {}, "error": "", "log_tail": "12:01:07 stage: judge relevance\n", "cancel_requested": False,
+    "attempts": 1, "queue": "ml", "created_by": "boss", "created_at": "2026-11-25T12:00:00Z",
+    "started_at": "2026-11-25T12:00:02Z", "finished_at": None, "heartbeat_at": "2026-11-25T12:01:07Z",
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List background jobs",
+        description="Every long task (import, training, synthesis, campaign generation) is a job. Newest first. "
+                    "Analysts and admins.",
+        parameters=[JobFilter],
+        responses={200: JobSerializer(many=True), **error_responses(400, 401, 403)},
+        examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
+        tags=["jobs"],
+    ),
+    retrieve=extend_schema(
+        summary="One job: status, progress, counts, log tail",
+        responses={200: JobSerializer, **error_responses(401, 403, 404)},
+        examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
+        tags=["jobs"],
+    ),
+)
+class JobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = JobSerializer
+    lookup_value_converter = "int"
+    permission_classes = [AnalystReadsAdminWrites]
+    pagination_class = StandardPagination
+    queryset = Job.objects.select_related("created_by")
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list":
+            queryset = filter_jobs(queryset, **parse_query(JobFilter, self.request))
+        return queryset
+
+    @extend_schema(
+        summary="Cancel a job (admins)",
+        description="A queued job stops at once; a running one at its next progress checkpoint. Cancelling a "
+                    "finished job is refused with 409.",
+        request=None,
+        responses={200: JobSerializer, **error_responses(401, 403, 404, 409)},
+        examples=[OpenApiExample("Cancellation requested", response_only=True,
+                                 value={**JOB_EXAMPLE, "cancel_requested": True})],
+        tags=["jobs"],
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return Response(JobSerializer(cancel_active_job(job=self.get_object())).data)
+
+
+def cancel_active_job(*, job: Job) -> Job:
+    if not job.is_active:
+        raise Conflict(f"Job #{job.pk} already {job.status}; there is nothing to cancel.")
+    return job_cancel(job=job)
