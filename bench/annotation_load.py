@@ -51,9 +51,9 @@ LOGGING["root"]["level"] = "WARNING"
 
 
 def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
-    import django
+    from bench.django_env import setup_django
 
-    django.setup()
+    setup_django()
     from decimal import Decimal
 
     from retrieval.models import Dataset, Product, Query, RetrieverVersion
@@ -106,9 +106,9 @@ def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
 
 
 def verify(*, campaign_id: int, confirmed: list[list[str]]) -> dict:
-    import django
+    from bench.django_env import setup_django
 
-    django.setup()
+    setup_django()
     from collections import Counter
 
     from django.db.models import Count

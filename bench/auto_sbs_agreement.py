@@ -48,6 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.django_env import setup_django  # noqa: E402  (after the path set-up)
+
 PROFILES = {  # error: random answer; sigma: perception noise; mark_error: random other grade
     "good": {"count": 6, "error": 0.05, "sigma": 0.03, "mark_error": 0.05},
     "sloppy": {"count": 1, "error": 0.25, "sigma": 0.08, "mark_error": 0.25},
@@ -55,23 +57,6 @@ PROFILES = {  # error: random answer; sigma: perception noise; mark_error: rando
 }
 HUMAN_BANDS = (0.03, 0.15)
 MARKED_PER_SIDE = 5
-
-
-def setup_django(workdir: Path) -> None:
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["ARTIFACT_ROOT"] = str(workdir / "artifacts")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def say(message: str) -> None:
@@ -136,8 +121,8 @@ def simulate_judgment(*, item, grades: dict, profile: dict, rng: random.Random):
 def test_auc(*, judge_version, pairs: list[tuple[int, int, int]]) -> dict:
     """AUC / accuracy of a judge version on (query pk, product pk, grade) test labels (grade >= 2 positive)."""
     from retrieval.models import Query
-    from synthesis.judges import JudgeExample
-    from synthesis.services import judge_validation_metrics
+    from synthesis.judging.examples import JudgeExample
+    from synthesis.judging.training import judge_validation_metrics
 
     examples = [JudgeExample(q, p, grade / 3, "test") for q, p, grade in pairs]
     texts = dict(Query.objects.filter(pk__in={q for q, _, _ in pairs}).values_list("pk", "text"))
@@ -195,7 +180,7 @@ def main() -> None:
         from sbsapp.selectors import campaign_ratings
         from core.roles import ANNOTATOR
         from synthesis.models import JudgeVersion
-        from synthesis.services import judge_version_start
+        from synthesis.judging.training import judge_version_start
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
 

@@ -47,9 +47,9 @@ def bench_env(database_url: str, var_dir: str) -> dict:
 
 def populate(rows: int) -> str:
     """Fill the (migrated) database with `rows` judgments; returns an analyst's API token."""
-    import django
+    from bench.django_env import setup_django
 
-    django.setup()
+    setup_django()
     from decimal import Decimal
 
     from django.contrib.auth import get_user_model
@@ -260,9 +260,9 @@ def main() -> None:
         print(populate(args.populate))
         return
     if args.serve is not None:
-        import django
+        from bench.django_env import setup_django
 
-        django.setup()
+        setup_django()
         serve(args.serve)
         return
     backend = "PostgreSQL" if args.postgres else "SQLite"

@@ -42,22 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def setup_django(workdir: Path) -> None:
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["ARTIFACT_ROOT"] = str(workdir / "artifacts")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from bench.django_env import setup_django  # noqa: E402  (after the path set-up)
 
 
 def default_systems(args) -> list[tuple[str, str, dict]]:
@@ -109,7 +94,10 @@ def synthesis_protocol(*, dataset, args, stage_seconds: dict) -> list[dict]:
     from retrieval.models import RetrieverVersion
     from retrieval.pair_sources import register_pair_source
     from synthesis.models import SyntheticPair
-    from synthesis.services import SynthesisConfig, judge_version_start, synthesis_job_start, treatment_version_start
+    from synthesis.config import SynthesisConfig
+    from synthesis.judging.training import judge_version_start
+    from synthesis.services import synthesis_job_start
+    from synthesis.treatment import treatment_version_start
 
     def timed(stage, fn):
         started = time.perf_counter()
@@ -181,7 +169,7 @@ def unjudged_pairs(*, job, hybrid, config) -> list[tuple[int, int, float]]:
     """The job's rewrites through the same retrieval and curation, with retrieval rank in place of the judge."""
     from synthesis.models import MinedQuery, RewriteCandidate
     from synthesis.pipeline import select_pairs, union_candidates
-    from synthesis.services import logged_products, version_retrieve_many
+    from synthesis.pipeline import logged_products, version_retrieve_many
 
     retrieve_many = version_retrieve_many(hybrid)
     mined = list(MinedQuery.objects.filter(job=job).select_related("query").order_by("query_id"))

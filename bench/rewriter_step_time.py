@@ -32,12 +32,10 @@ SEED_REWRITES = {query: [f"{query.split()[-1]} kit", f"best {query.split()[-2]} 
 
 
 def default_model() -> str:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DEBUG", "true")
-    import django
+    from bench.django_env import setup_django
 
-    django.setup()
-    from synthesis.rewriters import resolve_rewriter_model
+    setup_django()
+    from synthesis.rewriter.backends import resolve_rewriter_model
 
     return resolve_rewriter_model("")[0]
 
@@ -68,8 +66,10 @@ def weights_probe():
 
 def run(*, model: str, steps: int, device: str, workdir: Path) -> list[dict]:
     from bench.rewriter_training import timed_training
-    from synthesis.rewards import RewardSettings, reward_functions
-    from synthesis.rewriter_training import SeedPair, TrainingSettings, resolve_training_device, train_grpo, train_sft
+    from core.devices import resolve_device as resolve_training_device
+    from synthesis.rewriter.rewards import RewardSettings, reward_functions
+    from synthesis.rewriter.seed_pairs import SeedPair
+    from synthesis.rewriter.training import TrainingSettings, train_grpo, train_sft
 
     rows = []
     probe, started = weights_probe(), time.monotonic()

@@ -38,25 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.django_env import setup_django  # noqa: E402  (after the path set-up)
+
 REWARD_COLUMNS = ("combined", "relevance", "alignment", "diversity", "incremental", "format")
-
-
-def setup_django(workdir: Path) -> None:
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
-    os.environ["VAR_DIR"] = str(workdir)
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ["ARTIFACT_ROOT"] = str(workdir / "artifacts")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def say(message: str) -> None:
@@ -95,9 +79,9 @@ def ensure_retriever(dataset, name: str, kind: str, config: dict):
 
 def cross_encoder_judge(dataset, max_examples: int):
     """The app's cross-encoder judge (trained here once on `train` qrels and logs) as `judge_products`."""
-    from synthesis.judges import load_judge
+    from synthesis.judging.judges import judge_keep_threshold, load_judge, product_judge
+    from synthesis.judging.training import judge_version_start
     from synthesis.models import JudgeVersion
-    from synthesis.services import judge_keep_threshold, judge_version_start, product_judge
 
     name = f"bench-judge-{max_examples}"
     version = JudgeVersion.objects.filter(name=name, status="ready").first()
@@ -142,7 +126,7 @@ def calibrate(judge_products, *, dataset, seed: int, limit: int = 2000) -> tuple
     from collections import defaultdict
 
     from retrieval.models import Qrel
-    from synthesis.judges import judge_metrics
+    from synthesis.judging.training import judge_metrics
 
     def scored(split: str, **filters):
         rows = list(Qrel.objects.filter(query__dataset=dataset, split=split, **filters)
@@ -185,7 +169,7 @@ def kept_rewrite_seeds(*, rewriter, queries, candidates: int, setup, out: Path) 
 
 def timed_training(train, callbacks=(), **kwargs) -> tuple[Path, list[dict], float]:
     """Run train_sft / train_grpo (with `callbacks` too) keeping the curve and the median step time."""
-    from synthesis.rewriter_training import merge_curve, training_report_callback
+    from synthesis.rewriter.checkpoints import merge_curve, training_report_callback
 
     curve: list[dict] = []
     ends: list[float] = []
@@ -286,13 +270,15 @@ def main() -> None:
 def run(args, workdir: Path) -> None:
     from django.core.management import call_command
 
-    from synthesis.pipeline import CurationSettings
-    from synthesis.rewards import RetrievalFeedback, RewardSettings, reward_functions
-    from synthesis.rewriter_eval import EvaluationSetup, evaluate_rewriter, query_labels
-    from synthesis.rewriter_training import (TrainingSettings, catalogue_space_for, seed_pairs_from_jsonl,
-                                             split_tail_queries, train_grpo, train_sft)
-    from synthesis.rewriters import load_rewriter, resolve_rewriter_model
-    from synthesis.services import logged_products, version_retrieve_many
+    from synthesis.pipeline import CurationSettings, logged_products, version_retrieve_many
+    from synthesis.rewriter.backends import load_rewriter, resolve_rewriter_model
+    from synthesis.rewriter.evaluation import EvaluationSetup, evaluate_rewriter, query_labels
+    from synthesis.rewriter.feedback import RetrievalFeedback
+    from synthesis.rewriter.jobs import split_tail_queries
+    from synthesis.rewriter.rewards import RewardSettings, reward_functions
+    from synthesis.rewriter.seed_pairs import seed_pairs_from_jsonl
+    from synthesis.rewriter.setup import catalogue_space_for
+    from synthesis.rewriter.training import TrainingSettings, train_grpo, train_sft
 
     bundle = args.bundle
     if bundle is None:

@@ -21,10 +21,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "true")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ETSY = ROOT.parent / "shared" / "data" / "etsy_queries" / "final_queries.csv"
 FALLBACK = ["gift for a dad who likes fishing", "shampoo without sulfates for curly hair",
             "cheaper alternative to airpods", "what to wear for a winter hike", "tent and sleeping bag",
@@ -48,13 +44,13 @@ def main() -> None:
     parser.add_argument("--judge-products", type=int, default=100)
     args = parser.parse_args()
 
-    import django
+    from bench.django_env import setup_django
 
-    django.setup()
+    setup_django()
     import torch
 
-    from synthesis.judges import CrossEncoderJudge, load_cross_encoder
-    from synthesis.rewriters import converted_default_folder, load_rewriter
+    from synthesis.judging.judges import CrossEncoderJudge, load_cross_encoder
+    from synthesis.rewriter.backends import converted_default_folder, load_rewriter
     from retrieval.encoders import resolve_encoder
 
     print(f"torch threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.2f}", flush=True)

@@ -186,8 +186,10 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status"/"kind" choice set; give each enum a stable name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.Job.Status",
+        "JobKindEnum": "jobs.kinds.kind_choices",
         "CampaignStatusEnum": "sbsapp.models.Campaign.Status",
         "ItemKindEnum": "sbsapp.models.Item.Kind",
+        "IdenticalListsEnum": "sbsapp.models.Campaign.IdenticalLists",
         "RetrieverStatusEnum": "retrieval.models.RetrieverVersion.Status",
         "RetrieverKindEnum": "retrieval.models.RetrieverVersion.Kind",
         "QueryTypeEnum": "retrieval.models.Query.QueryType",

@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django import forms
-from pydantic import BaseModel, ConfigDict, ValidationError
+from django.utils.text import slugify
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+
+def _check_slug(value: str) -> str:
+    if value and slugify(value) != value:
+        raise ValueError(f"{value!r} must be a slug (lower-case letters, digits, - and _).")
+    return value
+
+
+# A name used in URLs and artifact folders (an empty string passes: "choose one for me" where the field allows it).
+Slug = Annotated[str, AfterValidator(_check_slug)]
 
 
 class JobConfig(BaseModel):

@@ -1,20 +1,19 @@
 """Client for any OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp server, TGI, OpenAI).
 
-Used by the `openai` rewriter, the LLM judge and the LLM type tagger. Requests run concurrently up to a limit;
-each has a timeout; connection errors, timeouts, 429 and 5xx answers are retried with exponential backoff
-(urllib3's `Retry`, honouring `Retry-After`). Anything still failing raises `ChatEndpointError` with the cause.
+Used by the `openai` rewriter, the LLM judges and the LLM type tagger. The requests and the answers are the
+official `openai` SDK's: each request has a timeout, and connection errors, timeouts, 408/409/429 and 5xx answers
+are retried by the SDK with exponential backoff (0.5 s doubling to 8 s, with jitter; `Retry-After` is honoured).
+Conversations run concurrently up to a limit. Anything still failing raises `ChatEndpointError` with the cause.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+import openai
 
-RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504)
+# What a local server without keys is sent (the SDK refuses to run without a key).
+NO_KEY = "not-needed"
 
 
 class ChatEndpointError(RuntimeError):
@@ -25,50 +24,38 @@ class ChatClient:
     """Chat completions against `base_url` (e.g. http://127.0.0.1:8000/v1) with a concurrency limit and retries."""
 
     def __init__(self, *, base_url: str, model: str, api_key: str = "", concurrency: int = 4,
-                 timeout: float = 60.0, retries: int = 3, backoff: float = 0.5):
+                 timeout: float = 60.0, retries: int = 3):
         if not base_url:
             raise ValueError("The OpenAI-compatible backend needs a base URL (setting OPENAI_BASE_URL or base_url).")
         if not model:
             raise ValueError("The OpenAI-compatible backend needs a model name (setting OPENAI_MODEL or model).")
         if concurrency < 1 or retries < 0 or timeout <= 0:
             raise ValueError("concurrency must be >= 1, retries >= 0 and timeout > 0")
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.api_key = model, api_key
-        self.concurrency, self.timeout = concurrency, timeout
-        self.retry = Retry(total=retries, connect=retries, read=retries, status=retries, other=0,
-                           backoff_factor=backoff, backoff_max=30, status_forcelist=RETRY_STATUSES,
-                           allowed_methods=None, respect_retry_after_header=True, raise_on_status=False)
-        self._local = threading.local()
+        self.base_url = base_url.rstrip("/")
+        self.model, self.concurrency, self.timeout, self.retries = model, concurrency, timeout, retries
+        self.sdk = openai.OpenAI(base_url=self.base_url, api_key=api_key or NO_KEY, timeout=timeout,
+                                 max_retries=retries)
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.mount("http://", HTTPAdapter(max_retries=self.retry))
-            session.mount("https://", HTTPAdapter(max_retries=self.retry))
-            if self.api_key:
-                session.headers["Authorization"] = f"Bearer {self.api_key}"
-            self._local.session = session
-        return session
+    @property
+    def url(self) -> str:
+        """The chat-completions URL, as recorded with what a judge or rewriter produced."""
+        return f"{self.base_url}/chat/completions"
 
     def complete(self, messages: Sequence[dict], *, n: int = 1, temperature: float = 0.0,
                  max_tokens: int = 256) -> list[str]:
         """The `n` answers (choices' message content) to one conversation."""
-        payload = {"model": self.model, "messages": list(messages), "n": n, "temperature": temperature,
-                   "max_tokens": max_tokens}
         try:
-            response = self._session().post(self.url, json=payload, timeout=self.timeout)
-        except requests.RequestException as exc:
+            response = self.sdk.chat.completions.create(model=self.model, messages=list(messages), n=n,
+                                                        temperature=temperature, max_tokens=max_tokens)
+        except openai.APIStatusError as exc:
+            raise ChatEndpointError(f"chat endpoint {self.url} answered HTTP {exc.status_code}: "
+                                    f"{str(exc)[:300]}") from exc
+        except openai.APIConnectionError as exc:  # includes timeouts
             raise ChatEndpointError(f"chat endpoint {self.url} failed after retries: {exc}") from exc
-        if response.status_code != 200:
-            raise ChatEndpointError(
-                f"chat endpoint {self.url} answered HTTP {response.status_code}: {response.text[:300]}")
-        try:
-            choices = response.json()["choices"]
-            return [str((choice.get("message") or {}).get("content") or "") for choice in choices]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ChatEndpointError(f"chat endpoint {self.url} sent an answer without choices: "
-                                    f"{response.text[:300]}") from exc
+        except openai.OpenAIError as exc:
+            raise ChatEndpointError(f"chat endpoint {self.url} sent an unreadable answer: {exc}") from exc
+        return [str(choice.message.content or "") if choice.message is not None else ""
+                for choice in response.choices or []]
 
     def complete_many(self, conversations: Sequence[Sequence[dict]], **kwargs) -> list[list[str]]:
         """Answers to many conversations, at most `concurrency` in flight at once, in input order."""

@@ -93,11 +93,19 @@ def job_seconds(job: Job) -> float:
 
 
 def ensure_version(dataset, name, kind, config, user, out, poll) -> RetrieverVersion:
-    from retrieval.versions import version_build, version_start_build
+    from retrieval.versions import version_build
+
+    return build_once(name, lambda: version_build(dataset=dataset, name=name, kind=kind, config=config, user=user),
+                      user, out, poll)
+
+
+def build_once(name, create, user, out, poll) -> RetrieverVersion:
+    """The version named `name`: created by `create()` and built, resumed if a build was interrupted, or as is."""
+    from retrieval.versions import version_start_build
 
     version = RetrieverVersion.objects.filter(name=name).first()
     if version is None:
-        version = version_build(dataset=dataset, name=name, kind=kind, config=config, user=user)
+        version = create()
     elif version.status == RetrieverVersion.Status.READY:
         out(f"    {name} is already built")
         return version
@@ -111,7 +119,7 @@ def ensure_version(dataset, name, kind, config, user, out, poll) -> RetrieverVer
 
 def ensure_judge(dataset, user, out, poll):
     from synthesis.models import JudgeVersion
-    from synthesis.services import judge_version_start
+    from synthesis.judging.training import judge_version_start
 
     judge = JudgeVersion.objects.filter(name=JUDGE).first()
     if judge is not None and judge.status == JudgeVersion.Status.READY:
@@ -130,9 +138,10 @@ def ensure_judge(dataset, user, out, poll):
 
 
 def ensure_synthesis(dataset, hybrid, baseline, judge, user, out, poll) -> Job:
-    from synthesis.services import SynthesisConfig, synthesis_job_start, with_keep_threshold
+    from synthesis.config import SynthesisConfig
+    from synthesis.services import synthesis_job_start, with_keep_threshold
 
-    config = with_keep_threshold(SynthesisConfig.from_dict({  # the judge's calibrated keep threshold
+    config = with_keep_threshold(SynthesisConfig.model_validate({  # the judge's calibrated keep threshold
         "dataset_id": dataset.pk, "retriever_version_id": hybrid.pk, "baseline_version_id": baseline.pk,
         "judge_version_id": judge.pk, **SYNTHESIS_CONFIG}))
     same = [j for j in Job.objects.filter(kind="synthesis").order_by("-created_at") if j.config == config.as_dict()]
@@ -149,20 +158,10 @@ def ensure_synthesis(dataset, hybrid, baseline, judge, user, out, poll) -> Job:
 
 
 def ensure_treatment(synthesis_job, baseline, user, out, poll) -> RetrieverVersion:
-    from retrieval.versions import version_start_build
-    from synthesis.services import treatment_version_start
+    from synthesis.treatment import treatment_version_start
 
-    version = RetrieverVersion.objects.filter(name=TREATMENT).first()
-    if version is None:
-        version = treatment_version_start(job=synthesis_job, base_version=baseline, name=TREATMENT, user=user)
-    elif version.status == RetrieverVersion.Status.READY:
-        out(f"    {TREATMENT} is already built")
-        return version
-    job = version.build_job
-    if job is None or not job.is_active:
-        job = version_start_build(version=version, user=user)
-    watch(job, out, poll)
-    version.refresh_from_db()
+    version = build_once(TREATMENT, lambda: treatment_version_start(job=synthesis_job, base_version=baseline,
+                                                                    name=TREATMENT, user=user), user, out, poll)
     sources = version.manifest.get("training_data", {}).get("sources", {})
     out("    training examples by source: " + ", ".join(f"{name} {row['examples']} (of {row['pairs']} pairs)"
                                                     for name, row in sources.items()))

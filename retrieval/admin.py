@@ -1,10 +1,12 @@
 """Admin for the catalogue (data sets, products, queries, logs, labels; read-mostly) and retriever versions
-(created, built, evaluated and repaired through the services in versions.py, with actions that start jobs)."""
+(created, built, evaluated and repaired through the services in retrieval.versions, with actions that start jobs)."""
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
+
+from core.configs import ConfigInvalid
 
 from .models import Dataset, Interaction, Product, Qrel, Query, RetrieverVersion
 
@@ -48,7 +50,8 @@ class QrelAdmin(admin.ModelAdmin):
 # --- retriever versions: created through the services, built/evaluated as jobs, immutable once built ---
 
 class RetrieverVersionForm(forms.ModelForm):
-    """Add/change form for a draft version; the config is validated by the same service that builds it."""
+    """Add/change form for a draft version; it validates through `VersionBuildConfig`, the same typed config as
+    `manage.py train_retriever` and the services, so a limit and its message are stated there only."""
 
     hyperparams = forms.JSONField(
         label="Config", required=False, initial=dict,
@@ -56,23 +59,34 @@ class RetrieverVersionForm(forms.ModelForm):
                   '"extra_sources": [{"name": "synthetic", "ratio": 0.3}]}; hybrid: {"components": ["bm25-x", '
                   '"dense-y"]}. Missing options take their defaults.',
     )
+    config_fields = {"config": "hyperparams"}  # VersionBuildConfig field -> form field
 
     class Meta:
         model = RetrieverVersion
         fields = ("dataset", "name", "kind", "base_model", "seed", "hyperparams")
 
     def clean(self):
-        from .versions import normalize_config, version_definition_check
+        from .versions import normalize_config, version_definition_check, version_spec
 
         data = super().clean()
         if self.errors:
             return data
         try:
             if self.instance.pk:
-                normalize_config(kind=self.instance.kind, config=data.get("hyperparams"), dataset=self.instance.dataset)
+                data["hyperparams"] = normalize_config(kind=self.instance.kind, config=data.get("hyperparams"))
             else:
-                version_definition_check(dataset=data["dataset"], name=data["name"], kind=data["kind"],
-                                         config=data.get("hyperparams"))
+                spec = version_spec(dataset=data["dataset"], name=data["name"], kind=data["kind"],
+                                    config=data.get("hyperparams"), base_model=data.get("base_model") or "",
+                                    seed=data["seed"])
+                version_definition_check(dataset=data["dataset"], spec=spec)
+        except ConfigInvalid as exc:
+            if self.instance.pk:  # only the hyper-parameters were checked
+                self.add_error("hyperparams", str(exc))
+                return data
+            for field, messages in exc.errors.items():
+                field = self.config_fields.get(field, field)
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return data

@@ -7,5 +7,5 @@ class RetrievalConfig(AppConfig):
 
     def ready(self) -> None:
         # Register this app's job kinds (these modules import their heavy ML code lazily).
-        from . import versions  # noqa: F401
+        from .versions import build  # noqa: F401
         from .importers import services  # noqa: F401

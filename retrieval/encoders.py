@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from django.conf import settings
 
+from core.devices import resolve_device
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from sentence_transformers import SentenceTransformer
@@ -53,14 +55,6 @@ def resolve_encoder(name_or_path: str | None = None) -> str:
     return chosen
 
 
-def pick_device(device: str | None = None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_encoder(name_or_path: str | None = None, *, device: str | None = None, cache: bool = True) -> "SentenceTransformer":
     """Load a sentence-transformers encoder (mean pooling + L2 normalisation) once per process.
 
@@ -69,7 +63,7 @@ def load_encoder(name_or_path: str | None = None, *, device: str | None = None, 
     mean pooling) or a Hugging Face id (only works when the hub cache has it, since we run offline).
     """
     resolved = resolve_encoder(name_or_path)
-    device = pick_device(device)
+    device = resolve_device(device or "auto")
     key = (resolved, device)
     if cache and key in _cache:
         return _cache[key]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from django.conf import settings
+from core.artifacts import artifact_path
 
 from .indexes import META_FILE, IndexUnavailable
 from .models import RetrieverVersion
@@ -35,8 +35,7 @@ def version_folder(version: RetrieverVersion) -> Path:
     """Where the version's artifacts live: `artifact_dir` is relative to ARTIFACT_ROOT (or absolute)."""
     if not version.artifact_dir:
         raise VersionNotReady(f"Retriever version {version.name!r} has no artifacts yet (status {version.status}).")
-    folder = Path(version.artifact_dir)
-    return folder if folder.is_absolute() else Path(settings.ARTIFACT_ROOT) / folder
+    return artifact_path(version.artifact_dir)
 
 
 def rebuild_hint(version: RetrieverVersion) -> str:

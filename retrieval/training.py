@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from core.devices import resolve_device
+
 from .pair_sources import LOGS, SourcePairs, collect_pairs
 
 MAX_NEGATIVE_TRIES = 100
@@ -230,7 +232,6 @@ def train_encoder(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Fine-tune `base_model` on the examples with the InfoNCE loss; save it to `out_dir`; return training stats."""
-    import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import PrinterCallback, TrainerCallback, set_seed
@@ -269,7 +270,7 @@ def train_encoder(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=resolve_device() == "cpu",
     )
     losses: list[float] = []
 

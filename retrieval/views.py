@@ -1,14 +1,11 @@
 """Staff pages of the retrieval app: side-by-side search over two retriever versions, and the versions list."""
 from django import forms
-from django.contrib.auth.decorators import login_required, user_passes_test
 from django.shortcuts import render
 
-from core.roles import is_analyst
+from core.roles import ANALYST, role_required
 
 from .models import RetrieverVersion
 from .search import side_by_side
-
-staff_required = user_passes_test(lambda u: u.is_authenticated and is_analyst(u))
 
 
 class CompareForm(forms.Form):
@@ -33,8 +30,7 @@ class CompareForm(forms.Form):
         return data
 
 
-@login_required
-@staff_required
+@role_required(ANALYST)
 def search_page(request):
     """Type a query, pick two versions, see both top-K lists side by side (results swap in through htmx)."""
     form = CompareForm(request.GET or None)
@@ -47,8 +43,7 @@ def search_page(request):
     return render(request, template, context)
 
 
-@login_required
-@staff_required
+@role_required(ANALYST)
 def version_list(request):
     """Every version with its status, build progress and headline metrics (all / head / tail)."""
     versions = RetrieverVersion.objects.select_related("dataset", "build_job", "eval_job").prefetch_related("components")

@@ -9,7 +9,7 @@ import random
 import secrets
 from collections import defaultdict
 from decimal import Decimal
-from typing import Callable, Iterable
+from typing import Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,9 +17,11 @@ from django.utils import timezone
 
 from retrieval.models import Product, Query, RetrieverVersion
 
+from core.configs import ConfigInvalid, validate_config
 from jobs.registry import job_kind
 from jobs.services import JobContext, job_start
 from jobs.models import Job
+from .configs import CampaignConfig
 from .models import Campaign, Item
 
 GENERATION_CHUNK = 25
@@ -27,58 +29,49 @@ DESCRIPTION_CHARS = 2000
 
 
 class CampaignError(ValueError):
-    """A campaign operation that cannot be done; the message is shown to the user as is."""
+    """A campaign operation that cannot be done; the message is shown to the user as is (`field`: the input it
+    is about, when there is one)."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
-def campaign_create(
-    *,
-    name: str,
-    system_a: RetrieverVersion,
-    system_b: RetrieverVersion,
-    instructions: str = "",
-    segments: Iterable[str] = (),
-    query_types: Iterable[str] = (),
-    sample_size: int = 100,
-    seed: int = 13,
-    k: int = 10,
-    judgments_per_item: int = 3,
-    control_share: float = 0.1,
-    identical_lists: str = Campaign.IdenticalLists.CONTROL,
-    reservation_minutes: int = 10,
-    user=None,
-) -> Campaign:
-    """Create a draft campaign; nothing is retrieved until `campaign_start_generation`."""
-    if system_a.pk == system_b.pk:
-        raise CampaignError("System A and system B must be two different retriever versions.")
+def campaign_config(fields: dict | CampaignConfig) -> CampaignConfig:
+    """The campaign's settings validated by `CampaignConfig`; the systems may be given as versions."""
+    if isinstance(fields, CampaignConfig):
+        fields = fields.as_dict()
+    data = {key: value.name if isinstance(value, RetrieverVersion) else value for key, value in fields.items()}
+    try:
+        return validate_config(CampaignConfig, data)
+    except ConfigInvalid as exc:
+        raise CampaignError(str(exc)) from None
+
+
+def campaign_create(*, user=None, config: CampaignConfig | None = None, **fields) -> Campaign:
+    """Create a draft campaign from a `CampaignConfig` (or its fields as keywords: `name=`, `system_a=` a version
+    or its name, ...); nothing is retrieved until `campaign_start_generation`."""
+    config = campaign_config(config if config is not None else fields)
+    versions = RetrieverVersion.objects.select_related("dataset").in_bulk(
+        [config.system_a, config.system_b], field_name="name")
+    for side in ("system_a", "system_b"):
+        if getattr(config, side) not in versions:
+            raise CampaignError(f"No retriever version is named {getattr(config, side)!r}.", field=side)
+    system_a, system_b = versions[config.system_a], versions[config.system_b]
     if system_a.dataset_id != system_b.dataset_id:
         raise CampaignError(
             f"Both systems must be built on the same data set ({system_a} is on {system_a.dataset}, "
             f"{system_b} on {system_b.dataset})."
         )
+    settings = config.model_dump(exclude={"system_a", "system_b"})
     campaign = Campaign(
-        name=name,
-        instructions=instructions,
-        system_a=system_a,
-        system_b=system_b,
-        segments=sorted(set(segments)),
-        query_types=sorted(set(query_types)),
-        sample_size=sample_size,
-        seed=seed,
-        k=k,
-        judgments_per_item=judgments_per_item,
-        control_share=control_share,
-        identical_lists=identical_lists,
-        reservation_minutes=reservation_minutes,
+        **settings, system_a=system_a, system_b=system_b,
         created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
     )
     try:
         campaign.full_clean()
     except ValidationError as exc:
         raise CampaignError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
-    unknown_segments = set(campaign.segments) - set(Query.Segment.values)
-    unknown_types = set(campaign.query_types) - set(Query.QueryType.values)
-    if unknown_segments or unknown_types:
-        raise CampaignError(f"Unknown segments/types: {sorted(unknown_segments | unknown_types)}")
     campaign.save()
     return campaign
 

@@ -5,38 +5,40 @@ import re
 
 from django import forms
 
+from core.configs import ConfigForm
 from retrieval.models import Query, RetrieverVersion
 
+from .configs import CampaignConfig
 from .judging import COMMENT_MAX_CHARS, Verdict
 from .models import Campaign, Judgment
 
 MARK_FIELD = re.compile(r"^mark-([lr])-(\d{1,3})$")
 
 
-class CampaignForm(forms.Form):
-    name = forms.CharField(max_length=200)
+class CampaignForm(ConfigForm):
+    """The campaign page's form: its settings and limits are `CampaignConfig`'s; the form adds the choices."""
+
+    config_class = CampaignConfig
+    field_order = ["name", "instructions", "system_a", "system_b", "segments", "query_types", "sample_size", "seed",
+                   "k", "judgments_per_item", "control_share", "identical_lists", "reservation_minutes",
+                   "generate_now"]
+
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False,
-                                   help_text="Markdown. Shown to annotators above every item.")
+                                   help_text=CampaignConfig.model_fields["instructions"].description)
     system_a = forms.ModelChoiceField(queryset=RetrieverVersion.objects.none(), label="System A (baseline)")
     system_b = forms.ModelChoiceField(queryset=RetrieverVersion.objects.none(), label="System B (treatment)")
     segments = forms.MultipleChoiceField(choices=Query.Segment.choices, required=False,
                                          widget=forms.CheckboxSelectMultiple, help_text="None ticked: all segments.")
     query_types = forms.MultipleChoiceField(choices=Query.QueryType.choices, required=False,
                                             widget=forms.CheckboxSelectMultiple, help_text="None ticked: all types.")
-    sample_size = forms.IntegerField(min_value=1, max_value=100_000, initial=100)
-    seed = forms.IntegerField(initial=13)
-    k = forms.IntegerField(min_value=1, max_value=100, initial=10, label="Results per side (K)")
-    judgments_per_item = forms.IntegerField(min_value=1, max_value=20, initial=3)
-    control_share = forms.FloatField(min_value=0, max_value=0.5, initial=0.1,
-                                     help_text="Share of sampled queries shown as A-vs-A controls.")
     identical_lists = forms.ChoiceField(choices=Campaign.IdenticalLists.choices,
                                         initial=Campaign.IdenticalLists.CONTROL,
                                         label="When both systems return the same list")
-    reservation_minutes = forms.IntegerField(min_value=1, max_value=240, initial=10)
     generate_now = forms.BooleanField(required=False, initial=True, label="Start generating right away")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.order_fields(self.field_order)  # the config's fields were added after Django ordered the form
         ready = RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY).select_related("dataset")
         self.fields["system_a"].queryset = ready
         self.fields["system_b"].queryset = ready
@@ -46,6 +48,12 @@ class CampaignForm(forms.Form):
         if Campaign.objects.filter(name=name).exists():
             raise forms.ValidationError("A campaign with this name already exists.")
         return name
+
+    def config_data(self, cleaned: dict) -> dict:
+        data = super().config_data(cleaned)
+        for side in ("system_a", "system_b"):
+            data[side] = cleaned[side].name
+        return data
 
 
 class JudgeForm(forms.Form):

@@ -2,12 +2,12 @@
 sign test, breakdowns, annotator agreement and quality, position bias.
 
 `compute_metrics(ratings, ...)` works on plain `Rating` records (unit-tested against hand-computed values);
-`campaign_metrics(campaign)` loads a campaign's judgments and returns the same plain, JSON-ready dict.
+`selectors.campaign_metrics(campaign=...)` loads a campaign's judgments and returns the same plain, JSON-ready dict.
 
 Definitions (one judgment = one non-skipped verdict; preference is toward B, -2..+2):
 - G / S / B: judgments preferring B / about the same / preferring A, on regular items only (controls excluded).
-- ΔGSB = (G − B) / (G + S + B). Its 95% CI resamples queries (items) with replacement, keeping each query's
-  judgments together, because judgments of one query are not independent.
+- ΔGSB = (G − B) / (G + S + B). Its 95% CI (`scipy.stats.bootstrap`, percentile, seeded) resamples queries
+  (items) with replacement, keeping each query's judgments together, because they are not independent.
 - win / tie / loss: per query, the sign of the mean preference over its judgments.
 - Sign test: `scipy.stats.binomtest` on query wins vs losses (ties dropped), two-sided.
 - Queries needed: how many more judged queries, at the current win/tie/loss rates, until the sign test reaches
@@ -77,18 +77,24 @@ def delta_gsb(good: int, same: int, bad: int) -> float | None:
 
 def bootstrap_delta_ci(item_counts: np.ndarray, *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
                        level: float = 0.95) -> tuple[float, float] | None:
-    """Percentile CI of ΔGSB resampling queries: `item_counts` is an (items, 3) array of G, S, B per query."""
+    """Percentile CI of ΔGSB resampling queries: `item_counts` is an (items, 3) array of G, S, B per query.
+
+    `scipy.stats.bootstrap` with the three columns paired, so a query's G, S and B are drawn together.
+    """
+    from scipy.stats import bootstrap
+
     item_counts = np.asarray(item_counts, dtype=np.int64).reshape(-1, 3)
     if len(item_counts) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(item_counts), size=(samples, len(item_counts)))
-    totals = item_counts[picks].sum(axis=1)  # (samples, 3)
-    judged = totals.sum(axis=1)
-    deltas = (totals[:, 0] - totals[:, 2]) / np.where(judged == 0, 1, judged)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(deltas, [tail, 100 - tail])
-    return float(low), float(high)
+
+    def resampled_delta(good, same, bad, axis=-1):
+        good, bad = good.sum(axis=axis), bad.sum(axis=axis)
+        judged = good + same.sum(axis=axis) + bad
+        return (good - bad) / np.where(judged == 0, 1, judged)
+
+    result = bootstrap(tuple(item_counts.T), resampled_delta, paired=True, vectorized=True, method="percentile",
+                       n_resamples=samples, confidence_level=level, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def sign_test_p(wins: int, losses: int) -> float | None:
@@ -312,30 +318,4 @@ def compute_metrics(ratings: list[Rating], *, judgments_per_item: int, seed: int
         "controls": {"gold": accuracy(ratings, "gold"), "aa": accuracy(ratings, "aa")},
         "median_time_s": median_seconds(ratings),
         "annotators": annotator_table(ratings, skips=skips, names=names),
-    }
-
-
-def campaign_metrics(campaign) -> dict:
-    """All metrics of a campaign as a plain dict (JSON-ready), with its progress."""
-    from django.contrib.auth import get_user_model
-
-    from .selectors import campaign_progress, campaign_ratings, campaign_skips
-
-    ratings = campaign_ratings(campaign=campaign)
-    skips = campaign_skips(campaign=campaign)
-    user_ids = {r.annotator for r in ratings} | set(skips)
-    names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
-    metrics = compute_metrics(ratings, judgments_per_item=campaign.judgments_per_item, seed=campaign.seed,
-                              skips=skips, names=names)
-    return {
-        "campaign": {
-            "id": campaign.pk,
-            "name": campaign.name,
-            "status": campaign.status,
-            "system_a": str(campaign.system_a),
-            "system_b": str(campaign.system_b),
-            "judgments_per_item": campaign.judgments_per_item,
-        },
-        "progress": campaign_progress(campaign=campaign),
-        **metrics,
     }

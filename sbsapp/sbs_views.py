@@ -5,14 +5,10 @@ render: items are addressed by their random token and products by their screen p
 """
 from __future__ import annotations
 
-import html
 import uuid
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -26,9 +22,9 @@ from .forms import CampaignForm, GoldForm, JudgeForm, SkipForm
 from jobs.services import BrokerUnavailable
 from .judging import (UNDO_WINDOW, AlreadyJudged, ItemAlreadyFull, JudgingError, NotOpen, judgment_skip,
                       judgment_submit, judgment_undo)
-from .metrics import campaign_metrics
+from .auto.agreement import predicted_outcomes
 from .models import Campaign, Item, Judgment
-from core.roles import is_admin, is_analyst, is_annotator
+from core.roles import ADMIN, ANALYST, ANNOTATOR, is_analyst, is_annotator, role_required
 
 QUERY_TYPE_LABELS = dict(Query.QueryType.choices)
 SCALE = [
@@ -44,37 +40,27 @@ DESCRIPTION_TEASER = 160
 ENTERED_SESSION_KEY = "sbs_entered"  # form values carried over a redirect when the browser runs no htmx
 
 
-def role_required(check, message: str):
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not check(request.user):
-                return HttpResponseForbidden(message)
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
-
-
-annotator_required = role_required(is_annotator, "Only annotators can judge.")
-analyst_required = role_required(is_analyst, "Only analysts can see campaign results.")
-admin_required = role_required(is_admin, "Only admins can manage campaigns.")
+annotator_required = role_required(ANNOTATOR, message="Only annotators can judge.")
+analyst_required = role_required(ANALYST, message="Only analysts can see campaign results.")
+admin_required = role_required(ADMIN, message="Only admins can manage campaigns.")
 
 
 # ------------------------------------------------------------------------------------------------ campaigns
 
 
-@login_required
+@role_required(ANNOTATOR, ANALYST, message="Your account has no SBS role yet; ask an admin.")
 def campaign_list(request):
     user = request.user
-    if not (is_annotator(user) or is_analyst(user)):
-        return HttpResponseForbidden("Your account has no SBS role yet; ask an admin.")
     campaigns = list(selectors.campaigns_for_user(user=user))
+    analyst = is_analyst(user)
+    # A few queries for the whole list (no per-card metrics, no bootstrap): the dashboards have the rest.
+    progress = selectors.campaigns_progress(campaigns=campaigns) if analyst else {}
+    predictions = predicted_outcomes(campaigns=campaigns) if analyst else {}
     rows = [
         {
             "campaign": campaign,
-            "progress": selectors.campaign_progress(campaign=campaign) if is_analyst(user) else None,
+            "progress": progress.get(campaign.pk),
+            "prediction": predictions.get(campaign.pk),
             "mine": selectors.annotator_progress(campaign=campaign, annotator=user)
             if is_annotator(user) and campaign.status == Campaign.Status.ACTIVE else None,
         }
@@ -87,20 +73,12 @@ def campaign_list(request):
 def campaign_new(request):
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            campaign = campaign_create(
-                name=data["name"], instructions=data["instructions"], system_a=data["system_a"],
-                system_b=data["system_b"], segments=data["segments"], query_types=data["query_types"],
-                sample_size=data["sample_size"], seed=data["seed"], k=data["k"],
-                judgments_per_item=data["judgments_per_item"], control_share=data["control_share"],
-                identical_lists=data["identical_lists"], reservation_minutes=data["reservation_minutes"],
-                user=request.user,
-            )
+            campaign = campaign_create(config=form.cleaned_data["config"], user=request.user)
         except CampaignError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(exc.field, str(exc))
         else:
-            if data["generate_now"]:
+            if form.cleaned_data["generate_now"]:
                 start_generation(request, campaign)
             return redirect("sbs:dashboard", pk=campaign.pk)
     return render(request, "sbs/campaign_form.html", {"form": form})
@@ -159,7 +137,7 @@ def campaign_dashboard_live(request, pk: int):
 
 
 def dashboard_context(campaign: Campaign) -> dict:
-    metrics = campaign_metrics(campaign)
+    metrics = selectors.campaign_metrics(campaign=campaign)
     return {
         "metrics": metrics,
         "ci_plot": charts.ci_plot(metrics),
@@ -345,19 +323,19 @@ def panel_context(*, campaign: Campaign, user, item: Item | None, error: str = "
 
 
 def cards(results: list[dict], side: str, entered) -> list[dict]:
-    """Product cards in screen order. Catalogue text has its entities decoded here (`&amp;` reads `&`); the
-    template escapes it again, so markup in a title is shown as text."""
+    """Product cards in screen order. Catalogue text was decoded at import; the template escapes it, so markup in
+    a title is shown as text."""
     shown = []
     for position, product in enumerate(results):
-        description = html.unescape(product.get("description") or "")
+        description = product.get("description") or ""
         shown.append({
             "position": position,
             "rank": position + 1,
             "field": f"mark-{side}-{position}",
             "mark": entered.get(f"mark-{side}-{position}", ""),
-            "title": html.unescape(product["title"]),
-            "brand": html.unescape(product.get("brand") or ""),
-            "category": html.unescape(product.get("category") or ""),
+            "title": product["title"],
+            "brand": product.get("brand") or "",
+            "category": product.get("category") or "",
             "price": product.get("price"),
             "description": description,
             "teaser": description[:DESCRIPTION_TEASER].rstrip() + "…" if len(description) > DESCRIPTION_TEASER else "",

@@ -5,10 +5,11 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, IntegerField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Least
 
-from .metrics import Rating, gsb_counts, sign
+from .metrics import Rating, compute_metrics, gsb_counts, sign
 from .models import Campaign, Item, Judgment
 from core.roles import is_analyst
 
@@ -57,27 +58,46 @@ def campaign_skips(*, campaign: Campaign) -> dict[int, int]:
 
 def campaign_progress(*, campaign: Campaign) -> dict:
     """How far the campaign is: judgments done out of those needed over active items."""
-    items = Item.objects.filter(campaign=campaign, is_active=True)
-    totals = items.aggregate(
-        items=Count("pk"),
-        done=Sum(Least("judgments_count", campaign.judgments_per_item)),
-        complete=Count("pk", filter=Q(judgments_count__gte=campaign.judgments_per_item)),
-        controls=Count("pk", filter=Q(kind__in=Item.CONTROL_KINDS)),
-    )
-    needed = (totals["items"] or 0) * campaign.judgments_per_item
-    done = totals["done"] or 0
-    return {
-        "items": totals["items"] or 0,
-        "control_items": totals["controls"] or 0,
-        "hidden_identical": Item.objects.filter(campaign=campaign, identical=True, is_active=False).count(),
-        "items_complete": totals["complete"] or 0,
-        "judgments_done": done,
-        "judgments_needed": needed,
-        "skips": Judgment.objects.filter(campaign=campaign, skipped=True).count(),
-        "annotators": Judgment.objects.filter(campaign=campaign).values("annotator").distinct().count(),
-        "fraction": done / needed if needed else 0.0,
-        "percent": round(100 * done / needed) if needed else 0,
-    }
+    return campaigns_progress(campaigns=[campaign])[campaign.pk]
+
+
+def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
+    """`campaign_progress` of many campaigns in three queries (the campaign list shows one per card)."""
+    ids = [campaign.pk for campaign in campaigns]
+    per_item = F("campaign__judgments_per_item")
+    items = dict((row.pop("campaign_id"), row) for row in (
+        Item.objects.filter(campaign_id__in=ids).values("campaign_id").annotate(
+            items=Count("pk", filter=Q(is_active=True)),
+            done=Sum(Least("judgments_count", per_item, output_field=IntegerField()), filter=Q(is_active=True)),
+            complete=Count("pk", filter=Q(is_active=True, judgments_count__gte=per_item)),
+            controls=Count("pk", filter=Q(is_active=True, kind__in=Item.CONTROL_KINDS)),
+            hidden=Count("pk", filter=Q(identical=True, is_active=False)),
+        ).order_by()
+    ))
+    judgments = dict((row.pop("campaign_id"), row) for row in (
+        Judgment.objects.filter(campaign_id__in=ids).values("campaign_id").annotate(
+            skips=Count("pk", filter=Q(skipped=True)), annotators=Count("annotator", distinct=True),
+        ).order_by()
+    ))
+    progress = {}
+    for campaign in campaigns:
+        totals = items.get(campaign.pk, {})
+        counts = judgments.get(campaign.pk, {})
+        needed = (totals.get("items") or 0) * campaign.judgments_per_item
+        done = totals.get("done") or 0
+        progress[campaign.pk] = {
+            "items": totals.get("items") or 0,
+            "control_items": totals.get("controls") or 0,
+            "hidden_identical": totals.get("hidden") or 0,
+            "items_complete": totals.get("complete") or 0,
+            "judgments_done": done,
+            "judgments_needed": needed,
+            "skips": counts.get("skips") or 0,
+            "annotators": counts.get("annotators") or 0,
+            "fraction": done / needed if needed else 0.0,
+            "percent": round(100 * done / needed) if needed else 0,
+        }
+    return progress
 
 
 def annotator_progress(*, campaign: Campaign, annotator) -> dict:
@@ -143,3 +163,25 @@ def annotator_history(*, annotator) -> QuerySet[Judgment]:
               "item__query_text", "item__query_type", "campaign__name")
         .order_by("-created_at", "-pk")
     )
+
+
+def campaign_metrics(*, campaign: Campaign) -> dict:
+    """All metrics of a campaign as a plain dict (JSON-ready), with its progress."""
+    ratings = campaign_ratings(campaign=campaign)
+    skips = campaign_skips(campaign=campaign)
+    user_ids = {r.annotator for r in ratings} | set(skips)
+    names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+    metrics = compute_metrics(ratings, judgments_per_item=campaign.judgments_per_item, seed=campaign.seed,
+                              skips=skips, names=names)
+    return {
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "status": campaign.status,
+            "system_a": str(campaign.system_a),
+            "system_b": str(campaign.system_b),
+            "judgments_per_item": campaign.judgments_per_item,
+        },
+        "progress": campaign_progress(campaign=campaign),
+        **metrics,
+    }

@@ -9,11 +9,30 @@ from django.utils.html import format_html, format_html_join
 from jobs.services import BrokerUnavailable, job_cancel, job_retry
 
 from .forms import JudgeTrainingForm, SynthesisJobForm
-from .models import JudgeVersion, MinedQuery, RewriteCandidate, SynthesisJob, SyntheticPair
-from .services import judge_version_start, synthesis_job_start
+from .judging.training import judge_training_start
+from .models import (
+    JudgeVersion,
+    MinedQuery,
+    RewriteCandidate,
+    SynthesisJob,
+    SyntheticPair,
+)
+from .services import synthesis_job_start
 
 
-def render_start_form(model_admin, request, form, title: str):
+def start_from_form(model_admin, request, form, *, start, title: str):
+    """An admin add view that starts a job: a valid POST calls `start(config)`, which returns the message to show
+    and where to go next; otherwise (or when the start is refused) the form is shown again with the reason."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    if request.method == "POST" and form.is_valid():
+        try:
+            message, next_page = start(form.cleaned_data["config"])
+        except (ValueError, BrokerUnavailable) as exc:
+            form.add_error(None, str(exc))
+        else:
+            model_admin.message_user(request, message, messages.SUCCESS)
+            return next_page
     context = {**model_admin.admin_site.each_context(request), "form": form, "title": title,
                "opts": model_admin.model._meta, "has_view_permission": True}
     return TemplateResponse(request, "synthesis/admin_start.html", context)
@@ -47,18 +66,12 @@ class SynthesisJobAdmin(admin.ModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = SynthesisJobForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                job = synthesis_job_start(config=form.cleaned_data["config"], user=request.user)
-            except (ValueError, BrokerUnavailable) as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, f"Synthesis job #{job.pk} started.", messages.SUCCESS)
-                return redirect("synthesis_job", pk=job.pk)
-        return render_start_form(self, request, form, "Start a synthesis job")
+        def start(config):
+            job = synthesis_job_start(config=config, user=request.user)
+            return f"Synthesis job #{job.pk} started.", redirect("synthesis_job", pk=job.pk)
+
+        return start_from_form(self, request, SynthesisJobForm(request.POST or None), start=start,
+                               title="Start a synthesis job")
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
@@ -85,21 +98,12 @@ class JudgeVersionAdmin(admin.ModelAdmin):
                        "status", "job", "created_by", "created_at")
 
     def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = JudgeTrainingForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                version = judge_version_start(dataset=data["dataset"], name=data.get("name") or "",
-                                              epochs=data["epochs"], max_examples=data.get("max_examples"),
-                                              negatives_per_positive=data["negatives_per_positive"], user=request.user)
-            except (ValueError, BrokerUnavailable) as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, f"Training judge {version.name}.", messages.SUCCESS)
-                return redirect("admin:synthesis_judgeversion_changelist")
-        return render_start_form(self, request, form, "Train a relevance judge")
+        def start(config):
+            version = judge_training_start(config=config, user=request.user)
+            return f"Training judge {version.name}.", redirect("admin:synthesis_judgeversion_changelist")
+
+        return start_from_form(self, request, JudgeTrainingForm(request.POST or None), start=start,
+                               title="Train a relevance judge")
 
 
 @admin.register(SyntheticPair)
@@ -132,6 +136,7 @@ class MinedQueryAdmin(admin.ModelAdmin):
 # --- rewriter versions (rewriter training: SFT then GRPO) ---------------------------------------------------------
 
 from .models import RewriterVersion  # noqa: E402  (this section was added after the ones above)
+
 
 def reward_curve_svg(curve: list[dict], *, width: int = 360, height: int = 120) -> str:
     """An inline SVG of a version's per-step curves: the combined reward and each component (all in [0, 1]);
@@ -178,7 +183,7 @@ class RewriterVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Start a synthesis job with the selected rewriter (settings of the latest job)")
     def synthesise_with(self, request, queryset):
-        from .rewriter_training import synthesis_with_rewriter_start
+        from .rewriter.jobs import synthesis_with_rewriter_start
 
         for version in queryset:
             try:
@@ -238,27 +243,21 @@ class RewriterVersionAdmin(admin.ModelAdmin):
                            version.job_id)
 
     def add_view(self, request, form_url="", extra_context=None):
-        from .rewriter_forms import RewriterTrainingForm
-        from .rewriter_training import rewriter_training_start
+        from .rewriter.forms import RewriterTrainingForm
+        from .rewriter.jobs import rewriter_training_start
 
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = RewriterTrainingForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                job = rewriter_training_start(config=form.cleaned_data["config"], user=request.user)
-            except (ValueError, BrokerUnavailable) as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, f"Rewriter training job #{job.pk} started.", messages.SUCCESS)
-                return redirect("job_detail", pk=job.pk)
-        return render_start_form(self, request, form, "Train a rewriter (SFT then GRPO)")
+        def start(config):
+            job = rewriter_training_start(config=config, user=request.user)
+            return f"Rewriter training job #{job.pk} started.", redirect("job_detail", pk=job.pk)
+
+        return start_from_form(self, request, RewriterTrainingForm(request.POST or None), start=start,
+                               title="Train a rewriter (SFT then GRPO)")
 
     @admin.action(description="Train GRPO further from the selected versions (same settings as their job)")
     def continue_with_grpo(self, request, queryset):
         from django.utils import timezone
 
-        from .rewriter_training import rewriter_training_start
+        from .rewriter.jobs import rewriter_training_start
 
         started = []
         for version in queryset:

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,10 +18,15 @@ from core.api.filters import StrictQuerySerializer, parse_query
 from core.api.pagination import IncrementalCursorPagination, StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst
 from core.api.throttles import ThrottleRefusedRequestsMixin
+from core.configs import ConfigInvalid, validate_config
 from jobs.api import JOB_EXAMPLE, JobSerializer, cancel_active_job, filter_jobs
 from jobs.models import Job
 from jobs.services import BrokerUnavailable
-from retrieval.models import Query
+from synthesis.config import SynthesisConfig
+from synthesis.models import SynthesisJob, SyntheticPair
+from synthesis.selectors import synthesis_counts, with_synthesis_counts
+from synthesis.services import synthesis_job_start
+
 
 class SynthesisJobSerializer(JobSerializer):
     """A synthesis job with its live counts (queries done, rewrites, kept and incremental pairs)."""
@@ -29,9 +39,7 @@ class SynthesisJobSerializer(JobSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_synthesis(self, job) -> dict:
-        from synthesis.selectors import synthesis_counts
-
-        return synthesis_counts(job=job)
+        return synthesis_counts(job=job)  # from the row's annotations on a list (see get_queryset)
 
 
 class SyntheticPairSerializer(serializers.Serializer):
@@ -50,42 +58,17 @@ class SyntheticPairSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class SynthesisStartSerializer(serializers.Serializer):
-    """A synthesis job's config: what to mine, how to rewrite, retrieve and judge. Omitted options take the
-    defaults of `synthesis.services.SynthesisConfig`; the stored config (with defaults) is the job's `config`."""
-
-    dataset_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    retriever_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
-                                                    help_text="The strong offline retriever (e.g. hybrid, large K).")
-    baseline_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1,
-                                                   help_text="The online baseline: decides the incremental flag.")
-    judge_backend = serializers.ChoiceField(choices=["cross-encoder", "llm"], required=False)
-    judge_version_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True,
-                                                help_text="A ready cross-encoder judge (needed for that backend).")
-    threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
-    rewriter_backend = serializers.ChoiceField(choices=["hf-local", "openai"], required=False)
-    rewriter_model = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    candidates = serializers.IntegerField(min_value=1, max_value=16, required=False, help_text="Rewrites per query.")
-    retrieve_k = serializers.IntegerField(min_value=1, max_value=2000, required=False)
-    baseline_k = serializers.IntegerField(min_value=1, max_value=2000, required=False)
-    max_pairs_per_query = serializers.IntegerField(min_value=1, max_value=10000, required=False)
-    drop_logged = serializers.BooleanField(required=False)
-    segments = serializers.ListField(child=serializers.ChoiceField(choices=Query.Segment.choices), required=False)
-    max_clicks = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
-    types = serializers.ListField(child=serializers.ChoiceField(choices=Query.QueryType.choices), required=False)
-    max_queries = serializers.IntegerField(min_value=1, max_value=10**7, required=False, allow_null=True)
-    llm_tagger = serializers.BooleanField(required=False)
-    chunk_size = serializers.IntegerField(min_value=1, max_value=10000, required=False)
-    batch_size = serializers.IntegerField(min_value=1, max_value=4096, required=False)
-    device = serializers.CharField(max_length=32, required=False)
-    seed = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False)
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown synthesis option."] for name in unknown})
-        return attrs
+def config_fields_doc(config_class) -> str:
+    """A Markdown list of a config model's fields with their defaults and limits, for the API description (the
+    request schema is a plain object: OpenAPI 3.0 has no `null` type for pydantic's optional fields)."""
+    rows = []
+    for name, info in config_class.model_fields.items():
+        limits = [f"{symbol} {getattr(meta, attr)}" for meta in info.metadata
+                  for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("max_length", "length <="))
+                  if getattr(meta, attr, None) is not None]
+        default = "required" if info.is_required() else f"default `{info.get_default(call_default_factory=True)!r}`"
+        rows.append(f"- `{name}` ({', '.join([default, *limits])}){': ' + info.description if info.description else ''}")
+    return "\n".join(rows)
 
 
 class SynthesisJobFilter(StrictQuerySerializer):
@@ -147,19 +130,19 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin,
     lookup_value_converter = "int"
 
     def get_queryset(self):
-        from synthesis.models import SynthesisJob
-
-        jobs = Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by")
+        jobs = with_synthesis_counts(Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by"))
         if self.action == "list":
             jobs = filter_jobs(jobs, **parse_query(SynthesisJobFilter, self.request))
         return jobs
 
     @extend_schema(
         summary="Start a synthesis job (admins)",
-        description="Validates the config (types and ranges here, then that the dataset, both versions and the "
-                    "judge exist, belong together and are ready) and queues the job on the `ml` queue. Follow it "
-                    "at /api/synthesis/jobs/{id}/ and its pairs at /api/synthesis/pairs/?job={id}.",
-        request=SynthesisStartSerializer,
+        description="Validates the config (`SynthesisConfig`: the same types, ranges and messages as the staff "
+                    "form; omitted options take its defaults), then that the dataset, both versions and the judge "
+                    "exist, belong together and are ready, and queues the job on the `ml` queue. The stored config "
+                    "(with defaults) is the job's `config`. Follow it at /api/synthesis/jobs/{id}/ and its pairs at "
+                    "/api/synthesis/pairs/?job={id}.\n\nFields (a JSON object):\n\n" + config_fields_doc(SynthesisConfig),
+        request=OpenApiTypes.OBJECT,
         responses={201: SynthesisJobSerializer, **error_responses(400, 401, 403, 503)},
         examples=[
             OpenApiExample("Tail queries, cross-encoder judge", request_only=True, value={
@@ -175,9 +158,14 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin,
         tags=["synthesis"],
     )
     def create(self, request, *args, **kwargs):
-        serializer = SynthesisStartSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        job = start_synthesis(options=serializer.validated_data, user=request.user)
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Send the config as a JSON object."]})
+        try:
+            config = validate_config(SynthesisConfig, request.data)
+        except ConfigInvalid as exc:
+            raise exceptions.ValidationError({"non_field_errors" if field == "__all__" else field: messages
+                                              for field, messages in exc.errors.items()}) from None
+        job = start_synthesis(config=config, user=request.user)
         return Response(SynthesisJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -195,12 +183,10 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin,
         return Response(SynthesisJobSerializer(cancel_active_job(job=self.get_object())).data)
 
 
-def start_synthesis(*, options: dict, user) -> Job:
-    """The API's start: the service's config and reference checks become 400s, a down broker a 503."""
-    from synthesis.services import SynthesisConfig, synthesis_job_start
-
+def start_synthesis(*, config: SynthesisConfig, user) -> Job:
+    """The API's start: the service's reference checks become 400s, a down broker a 503."""
     try:
-        job = synthesis_job_start(config=SynthesisConfig.from_dict(dict(options)), user=user)
+        job = synthesis_job_start(config=config, user=user)
     except ValueError as exc:
         raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
     except BrokerUnavailable as exc:
@@ -242,11 +228,8 @@ class SyntheticPairViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelV
     lookup_value_converter = "int"
 
     def get_queryset(self):
-        from synthesis.models import SyntheticPair
-
         pairs = SyntheticPair.objects.select_related("query", "product").defer(
             "product__description", "product__attributes")
         if self.action == "list":
-            pairs = filter_synthetic_pairs(pairs, **parse_query(SyntheticPairFilter,
-                                                                                self.request))
+            pairs = filter_synthetic_pairs(pairs, **parse_query(SyntheticPairFilter, self.request))
         return pairs

@@ -14,4 +14,6 @@ class SynthesisConfig(AppConfig):
 
         register_pair_source("synthetic", synthetic_pairs)
 
-        from . import rewriter_training, services  # noqa: F401  (job kinds)
+        from . import services  # noqa: F401  (job kind: synthesis)
+        from .judging import training  # noqa: F401  (job kind: judge_training)
+        from .rewriter import jobs  # noqa: F401  (job kind: rewriter_training)

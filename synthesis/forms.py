@@ -1,88 +1,91 @@
-"""Forms for starting synthesis jobs, judge training and treatment builds (validation only; services do the work)."""
+"""Forms for starting synthesis jobs, judge training and treatment builds (validation only; services do the work).
+
+The synthesis and judge forms are `core.configs.ConfigForm`s: their fields come from the job's typed config and
+validate through it, so the page, the API and the job state each limit once (in `config` and `judging.training`).
+The forms add only the model choices, and map them to ids.
+"""
 from __future__ import annotations
 
 from django import forms
 
+from core.configs import ConfigForm
 from retrieval.models import Dataset, RetrieverVersion
 
+from .config import SynthesisConfig
+from .judging.training import JudgeTrainingConfig
 from .mining import QUERY_TYPES
 from .models import JudgeVersion
-from .rewriters import BACKENDS as REWRITER_BACKENDS
-from .services import JUDGE_KINDS, SynthesisConfig
+
+# Config keys the forms show as model choices.
+CHOICE_FIELDS = {"dataset_id": "dataset", "retriever_version_id": "retriever_version",
+                 "baseline_version_id": "baseline_version", "judge_version_id": "judge_version"}
 
 
-class SynthesisJobForm(forms.Form):
+class ChoiceConfigForm(ConfigForm):
+    """A config form whose `<name>_id` keys are model choices named `<name>` (a chosen row becomes its id)."""
+
+    def config_data(self, cleaned: dict) -> dict:
+        data = super().config_data(cleaned)
+        for key, field in CHOICE_FIELDS.items():
+            if field in self.fields and cleaned.get(field) is not None:
+                data[key] = cleaned[field].pk
+        return data
+
+    def check_same_dataset(self, data: dict, fields: tuple[str, ...]) -> None:
+        for field in fields:
+            version = data.get(field)
+            if version is not None and data.get("dataset") is not None and version.dataset_id != data["dataset"].pk:
+                self.add_error(field, f"{version} belongs to another dataset.")
+
+
+class SynthesisJobForm(ChoiceConfigForm):
+    config_class = SynthesisConfig
+    exclude_config_fields = (*CHOICE_FIELDS, "batch_size", "device", "seed")
+
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"))
     retriever_version = forms.ModelChoiceField(
         queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"),
-        help_text="The strong offline retriever every rewrite goes through (a hybrid BM25 + dense version).")
+        help_text=SynthesisConfig.model_fields["retriever_version_id"].description)
     baseline_version = forms.ModelChoiceField(
         queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"),
-        help_text="The online baseline: a kept product it misses in its top-K is flagged incremental.")
-    judge_backend = forms.ChoiceField(choices=[(k, k) for k in JUDGE_KINDS], initial="cross-encoder")
+        help_text=SynthesisConfig.model_fields["baseline_version_id"].description)
     judge_version = forms.ModelChoiceField(queryset=JudgeVersion.objects.filter(status="ready"), required=False,
                                            help_text="Needed for the cross-encoder judge.")
-    threshold = forms.FloatField(min_value=0, max_value=1, required=False,
-                                 help_text="Keep products judged at or above. Empty: the judge version's calibrated "
-                                           "threshold (shown with the judge), 0.5 for the LLM judge.")
-    rewriter_backend = forms.ChoiceField(choices=[(b, b) for b in REWRITER_BACKENDS], initial="hf-local")
-    rewriter_model = forms.CharField(required=False, max_length=500,
-                                     help_text="Empty: the shipped SmolLM2-135M-Instruct (or REWRITER_MODEL).")
-    candidates = forms.IntegerField(min_value=1, max_value=16, initial=4, help_text="Rewrites per query.")
-    retrieve_k = forms.IntegerField(min_value=1, max_value=2000, initial=100, help_text="Products per rewrite.")
-    baseline_k = forms.IntegerField(min_value=1, max_value=2000, initial=100)
-    max_pairs_per_query = forms.IntegerField(min_value=1, max_value=1000, initial=20)
-    drop_logged = forms.BooleanField(required=False, initial=True, help_text="Drop pairs already clicked in the logs.")
     segments = forms.MultipleChoiceField(choices=[(s, s) for s in ("head", "torso", "tail")], initial=["tail"],
                                          required=False, widget=forms.CheckboxSelectMultiple)
-    max_clicks = forms.IntegerField(min_value=1, required=False,
-                                    help_text="Also take queries with fewer logged clicks than this.")
     types = forms.MultipleChoiceField(choices=[(t, t) for t in QUERY_TYPES], required=False,
                                       widget=forms.CheckboxSelectMultiple,
-                                      help_text="Only queries tagged with one of these (none ticked: all).")
-    max_queries = forms.IntegerField(min_value=1, required=False, initial=200)
-    llm_tagger = forms.BooleanField(required=False, help_text="Also tag types with the LLM endpoint.")
-    chunk_size = forms.IntegerField(min_value=1, max_value=512, initial=16)
+                                      help_text=SynthesisConfig.model_fields["types"].description)
+    field_order = ["dataset", "retriever_version", "baseline_version", "judge_backend", "judge_version", "threshold",
+                   "rewriter_backend", "rewriter_model", "candidates", "retrieve_k", "baseline_k",
+                   "max_pairs_per_query", "drop_logged", "segments", "max_clicks", "types", "max_queries",
+                   "llm_tagger", "chunk_size"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["max_queries"].initial = 200
+        self.order_fields(self.field_order)
+
+    def config_data(self, cleaned: dict) -> dict:
+        return {**super().config_data(cleaned), "segments": list(cleaned.get("segments") or []),
+                "types": list(cleaned.get("types") or [])}
 
     def clean(self):
         data = super().clean()
-        if self.errors:
-            return data
-        for field in ("retriever_version", "baseline_version", "judge_version"):
-            version = data.get(field)
-            if version is not None and version.dataset_id != data["dataset"].pk:
-                self.add_error(field, f"{version} belongs to another dataset.")
-        if data["judge_backend"] == "cross-encoder" and data.get("judge_version") is None:
-            self.add_error("judge_version", "Choose a trained judge (or use the LLM judge).")
-        if self.errors:
-            return data
-        try:
-            data["config"] = self.to_config(data)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from exc
+        self.check_same_dataset(data, ("retriever_version", "baseline_version", "judge_version"))
         return data
 
-    @staticmethod
-    def to_config(data: dict) -> SynthesisConfig:
-        return SynthesisConfig(
-            dataset_id=data["dataset"].pk, retriever_version_id=data["retriever_version"].pk,
-            baseline_version_id=data["baseline_version"].pk, judge_backend=data["judge_backend"],
-            judge_version_id=data["judge_version"].pk if data.get("judge_version") else None,
-            threshold=data["threshold"], rewriter_backend=data["rewriter_backend"],
-            rewriter_model=data.get("rewriter_model") or "", candidates=data["candidates"],
-            retrieve_k=data["retrieve_k"], baseline_k=data["baseline_k"],
-            max_pairs_per_query=data["max_pairs_per_query"], drop_logged=bool(data.get("drop_logged")),
-            segments=tuple(data.get("segments") or ()), max_clicks=data.get("max_clicks"),
-            types=tuple(data.get("types") or ()), max_queries=data.get("max_queries"),
-            llm_tagger=bool(data.get("llm_tagger")), chunk_size=data["chunk_size"])
 
+class JudgeTrainingForm(ChoiceConfigForm):
+    config_class = JudgeTrainingConfig
+    exclude_config_fields = ("dataset_id", "base_model", "batch_size", "learning_rate", "validation_share", "seed")
 
-class JudgeTrainingForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"))
-    name = forms.SlugField(required=False, max_length=100, help_text="Empty: judge-<dataset>-<timestamp>.")
-    epochs = forms.IntegerField(min_value=1, max_value=20, initial=1)
-    negatives_per_positive = forms.IntegerField(min_value=0, max_value=20, initial=3)
-    max_examples = forms.IntegerField(min_value=10, required=False, help_text="Cap on training examples.")
+    field_order = ["dataset", "name", "epochs", "negatives_per_positive", "max_examples"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order_fields(self.field_order)
 
 
 class TreatmentForm(forms.Form):

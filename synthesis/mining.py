@@ -7,13 +7,20 @@ it was given so a reviewer can check it.
 """
 from __future__ import annotations
 
+import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .parsing import parse_type_tags
-from .prompts import TAGGER_TYPES, tagger_messages
+TAGGER_TYPES = ("knowledge", "qa", "negation", "alternative", "multi_intent")
+
+TAGGER_SYSTEM = (
+    "You classify e-commerce search queries. Types: knowledge (needs world knowledge to know which products fit, "
+    "e.g. use cases, occasions, recipients), qa (a question), negation (excludes something), alternative (wants "
+    "a substitute for something), multi_intent (asks for several different products). A query can have several "
+    "types or none. Answer with JSON only: {\"types\": [...], \"reason\": \"<one short sentence>\"}."
+)
 
 QUERY_TYPES = TAGGER_TYPES
 
@@ -96,6 +103,36 @@ def tag_query_rules(text: str) -> list[TypeTag]:
             cue = next((g for g in match.groups() if g), match.group(0)).strip()
             tags[query_type] = TypeTag(query_type, reason.format(cue=cue))
     return list(tags.values())
+
+
+def tagger_messages(query: str) -> list[dict]:
+    """Chat messages asking an LLM which knowledge-intensive types a query has, with a reason."""
+    return [
+        {"role": "system", "content": TAGGER_SYSTEM},
+        {"role": "user", "content": "Query: gluten free birthday cake for a diabetic"},
+        {"role": "assistant", "content": json.dumps(
+            {"types": ["negation", "knowledge"], "reason": "excludes gluten; needs to know what suits diabetics"})},
+        {"role": "user", "content": f"Query: {query}"},
+    ]
+
+
+def parse_type_tags(text: str, *, allowed: Iterable[str]) -> list[tuple[str, str]]:
+    """(type, reason) pairs from an LLM tagger's JSON answer; unknown types are dropped."""
+    allowed = set(allowed)
+    try:
+        start = text.index("{")
+        value = json.loads(text[start:text.rindex("}") + 1])
+    except ValueError:
+        return []
+    if not isinstance(value, dict):
+        return []
+    reason = str(value.get("reason", "")).strip()[:300]
+    types = value.get("types", value.get("type", []))
+    if isinstance(types, str):
+        types = [types]
+    if not isinstance(types, list):
+        return []
+    return [(t, reason) for t in dict.fromkeys(str(t).strip().lower() for t in types) if t in allowed]
 
 
 def tag_queries_llm(texts: Sequence[str], *, client) -> list[list[TypeTag]]:

@@ -105,3 +105,29 @@ def curate_query(*, query_pk: int, query_text: str, rewrites: Sequence[str], ret
         retrieved_per_rewrite={rewrite: len(set(pks)) for rewrite, pks in by_rewrite.items()},
         kept_per_rewrite=kept_per_rewrite, candidates=len(candidates), judged=len(to_judge),
         dropped_logged=len(candidates) - len(to_judge), pairs=pairs)
+
+
+# --- the real retriever and logs behind the callables ------------------------------------------------------------
+
+def version_retrieve_many(version) -> RetrieveMany:
+    """`retrieve_many(texts, k)` over a built retriever version, as product pks best first."""
+    from retrieval.search import retrieve_many
+
+    def run(texts: Sequence[str], k: int) -> list[list[int]]:
+        return [[hit.product_id for hit in hits] for hits in retrieve_many(version, list(texts), k)]
+
+    return run
+
+
+def logged_products(query_pks: Sequence[int]) -> dict[int, set[int]]:
+    """Products each query already has as a log positive (a click or a purchase)."""
+    from django.db.models import Q
+
+    from retrieval.models import Interaction
+
+    logged: dict[int, set[int]] = {pk: set() for pk in query_pks}
+    for q, p in Interaction.objects.filter(query_id__in=list(query_pks)).filter(
+            Q(clicks__gt=0) | Q(purchases__gt=0)).values_list("query_id", "product_id"):
+        logged[q].add(p)
+    return logged
+

@@ -3,29 +3,60 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import (
+    Avg,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from jobs.models import Job
 
 from .models import MinedQuery, RewriteCandidate, SyntheticPair
 
+COUNT_FIELDS = ("queries", "queries_done", "candidates", "rewrites", "kept_pairs", "incremental_pairs")
+
+
+def _per_job(queryset: QuerySet, aggregate) -> Coalesce:
+    return Coalesce(Subquery(queryset.filter(job=OuterRef("pk")).order_by().values("job").annotate(n=aggregate)
+                             .values("n")[:1], output_field=IntegerField()), Value(0))
+
+
+def with_synthesis_counts(jobs: QuerySet) -> QuerySet:
+    """The jobs with their counts annotated (one subquery each), so a page of jobs reads them in ONE query."""
+    return jobs.annotate(
+        synthesis_queries=_per_job(MinedQuery.objects.all(), Count("pk")),
+        synthesis_queries_done=_per_job(MinedQuery.objects.filter(done_at__isnull=False), Count("pk")),
+        synthesis_candidates=_per_job(MinedQuery.objects.all(), Sum("candidates")),
+        synthesis_rewrites=_per_job(RewriteCandidate.objects.all(), Count("pk")),
+        synthesis_kept_pairs=_per_job(SyntheticPair.objects.all(), Count("pk")),
+        synthesis_incremental_pairs=_per_job(SyntheticPair.objects.filter(incremental=True), Count("pk")))
+
+
+def _counts(values: dict) -> dict:
+    kept, incremental = values["kept_pairs"] or 0, values["incremental_pairs"] or 0
+    return {**{name: values[name] or 0 for name in COUNT_FIELDS},
+            "incremental_share": round(incremental / kept, 3) if kept else 0.0}
+
 
 def synthesis_counts(*, job: Job) -> dict:
-    """The numbers a job's progress shows: queries, rewrites, candidates, kept pairs, incremental share."""
+    """The numbers a job's progress shows: queries, rewrites, candidates, kept pairs, incremental share.
+
+    Read from the annotations of `with_synthesis_counts` when the job row carries them, else counted now.
+    """
+    if hasattr(job, "synthesis_queries"):
+        return _counts({name: getattr(job, f"synthesis_{name}") for name in COUNT_FIELDS})
     mined = MinedQuery.objects.filter(job=job).aggregate(
-        queries=Count("pk"), done=Count("pk", filter=Q(done_at__isnull=False)), candidates=Sum("candidates"))
-    pairs = SyntheticPair.objects.filter(job=job).aggregate(kept=Count("pk"),
-                                                            incremental=Count("pk", filter=Q(incremental=True)))
-    kept = pairs["kept"] or 0
-    return {
-        "queries": mined["queries"] or 0,
-        "queries_done": mined["done"] or 0,
-        "rewrites": RewriteCandidate.objects.filter(job=job).count(),
-        "candidates": mined["candidates"] or 0,
-        "kept_pairs": kept,
-        "incremental_pairs": pairs["incremental"] or 0,
-        "incremental_share": round((pairs["incremental"] or 0) / kept, 3) if kept else 0.0,
-    }
+        queries=Count("pk"), queries_done=Count("pk", filter=Q(done_at__isnull=False)), candidates=Sum("candidates"))
+    pairs = SyntheticPair.objects.filter(job=job).aggregate(kept_pairs=Count("pk"),
+                                                            incremental_pairs=Count("pk", filter=Q(incremental=True)))
+    return _counts({**mined, **pairs, "rewrites": RewriteCandidate.objects.filter(job=job).count()})
 
 
 def synthesis_statistics(*, job: Job) -> dict:

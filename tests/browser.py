@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from .pytest_env import required
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -12,7 +14,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 @pytest.fixture(scope="session")
 def chromium():
     if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_BROWSER"):
+        if required("browser"):
             pytest.fail(f"{CHROMIUM} is missing but REQUIRE_BROWSER is set (CI must run the browser tests)")
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test are still sync.

@@ -1,11 +1,48 @@
-"""Shared fixtures: users per role, plain static storage, eager jobs by default."""
+"""Shared fixtures: users per role, plain static storage, eager jobs by default; the markers made real.
+
+Markers (pytest.ini): `browser`, `worker`, `real_models` and `postgres` select those tests (`-m browser`). A test
+that uses the browser fixtures must carry `browser`, one that uses `real_broker` must carry `worker` (checked at
+collection). `postgres` tests skip on SQLite, unless REQUIRE_POSTGRES=1 (CI): then a run on any database other
+than PostgreSQL fails before any test runs. REQUIRE_BROWSER=1 likewise turns a missing Chromium into a failure
+(tests/browser.py).
+"""
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from core.roles import ADMIN, ANALYST, ANNOTATOR
+
+from .pytest_env import required
+
+MARKER_FOR_FIXTURE = {"page": "browser", "chromium": "browser", "real_broker": "worker"}
+
+
+def database_is_postgresql() -> bool:
+    return django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_configure(config):
+    if required("postgres") and not database_is_postgresql():
+        raise pytest.UsageError(
+            "REQUIRE_POSTGRES=1 but the test database is "
+            f"{django_settings.DATABASES['default']['ENGINE']}: set DATABASE_URL to a PostgreSQL server "
+            "(.ci/run does), or unset REQUIRE_POSTGRES to run on SQLite.")
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = []
+    for item in items:
+        for fixture, marker in MARKER_FOR_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None:
+                unmarked.append(f"{item.nodeid} uses the {fixture!r} fixture but is not marked {marker!r}")
+        if item.get_closest_marker("postgres") and not database_is_postgresql():
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL to a PostgreSQL server)"))
+    if unmarked:
+        raise pytest.UsageError("Tests missing their marker (add it to the module's pytestmark):\n  "
+                                + "\n  ".join(unmarked))
 
 
 @pytest.fixture(autouse=True)
@@ -64,4 +101,4 @@ def real_broker(settings, tmp_path):
     app.conf.broker_transport_options = opts
 
 
-from .browser import chromium, page  # noqa: E402,F401  (browser fixtures for every test module)
+from .browser import chromium, page  # noqa: F401  (browser fixtures for every test module)

@@ -1,6 +1,12 @@
 """Loaded as a pytest plugin (-p) before Django starts: offline models, a throwaway secret, no TLS redirect."""
 import os
 
+
+def required(component: str) -> bool:
+    """`REQUIRE_<COMPONENT>=1` (CI): a missing component fails the run instead of skipping its tests."""
+    return os.environ.get(f"REQUIRE_{component.upper()}", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -24,7 +24,7 @@ def tiny_llama_folder(folder: Path, texts: list[str] | None = None) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from synthesis.prompts import REWRITE_EXAMPLES, REWRITE_SYSTEM
+    from synthesis.rewriter.prompts import REWRITE_EXAMPLES, REWRITE_SYSTEM
 
     corpus = list(texts or CORPUS) + [REWRITE_SYSTEM] + [q for q, _ in REWRITE_EXAMPLES] + \
         [r for _, rs in REWRITE_EXAMPLES for r in rs]

@@ -53,11 +53,12 @@ def test_analyst_cannot_create_campaigns(analyst, systems):
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"system_b": "no-such-version"}, "system_b: Object with name=no-such-version does not exist."),
-    ({"k": 0}, "k: Ensure this value is greater than or equal to 1."),
-    ({"segments": ["long"]}, 'segments.0: "long" is not a valid choice.'),
+    ({"system_b": "no-such-version"}, "system_b: No retriever version is named 'no-such-version'."),
+    ({"k": 0}, "k: Input should be greater than or equal to 1"),
+    ({"segments": ["long"]}, "segments: Input should be 'head', 'torso' or 'tail'"),
     ({"system_b": "base-v1"}, "System A and system B must be two different retriever versions."),
-    ({"control_share": 0.9}, "control_share: Ensure this value is less than or equal to 0.5."),
+    ({"control_share": 0.9}, "control_share: Input should be less than or equal to 0.5"),
+    ({"colour": "red"}, "colour: Unknown field."),
 ])
 def test_bad_campaign_input_is_a_clear_400(admin_user, systems, change, expected):
     response = token_client(admin_user).post("/api/campaigns/", create_body(generate=False, **change),
@@ -65,6 +66,47 @@ def test_bad_campaign_input_is_a_clear_400(admin_user, systems, change, expected
     assert response.status_code == 400
     assert response.json()["message"] == expected
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("judgments_per_item", 51, "Input should be less than or equal to 50"),
+    ("reservation_minutes", 1441, "Input should be less than or equal to 1440"),
+    ("sample_size", 0, "Input should be greater than or equal to 1"),
+])
+def test_the_form_and_the_api_refuse_an_out_of_range_value_with_the_same_message(admin_user, systems, field, value,
+                                                                                 expected):
+    """A limit is stated once (`CampaignConfig`): the page and the API answer with its message."""
+    from django.test import Client
+    from django.urls import reverse
+
+    api = token_client(admin_user).post("/api/campaigns/", create_body(generate=False, **{field: value}),
+                                        format="json")
+    assert api.status_code == 400 and api.json()["errors"][field] == [expected]
+    page = Client()
+    page.force_login(admin_user)
+    form_post = {"name": "tail-test", "system_a": systems[0].pk, "system_b": systems[1].pk, "sample_size": 4,
+                 "seed": 13, "k": 3, "judgments_per_item": 3, "control_share": 0.0, "identical_lists": "control",
+                 "reservation_minutes": 10, field: value}
+    response = page.post(reverse("sbs:campaign_new"), form_post)
+    assert response.status_code == 200 and response.context["form"].errors[field] == [expected]
+    assert not Campaign.objects.exists()
+
+
+def test_the_form_creates_a_campaign_through_the_same_config(admin_user, systems):
+    from django.test import Client
+    from django.urls import reverse
+
+    page = Client()
+    page.force_login(admin_user)
+    response = page.post(reverse("sbs:campaign_new"), {
+        "name": " page-made ", "system_a": systems[0].pk, "system_b": systems[1].pk, "segments": ["tail", "head"],
+        "sample_size": 4, "seed": 13, "k": 3, "judgments_per_item": 50, "control_share": 0.0,
+        "identical_lists": "hide", "reservation_minutes": 1440})
+    campaign = Campaign.objects.get()
+    assert response.status_code == 302 and campaign.status == "draft"
+    assert (campaign.name, campaign.segments, campaign.judgments_per_item, campaign.reservation_minutes) == (
+        "page-made", ["head", "tail"], 50, 1440)
+    assert campaign.system_a == systems[0] and campaign.identical_lists == "hide"
 
 
 def test_generation_of_unready_versions_is_refused_and_leaves_nothing(admin_user, systems):

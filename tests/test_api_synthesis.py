@@ -1,8 +1,8 @@
 """Synthesis API: jobs (list/status/cancel) and synthetic pairs (by job, incremental polling)."""
 import pytest
 
-from retrieval.models import Product, Query
 from jobs.models import Job
+from retrieval.models import Product, Query
 from synthesis.models import MinedQuery, SyntheticPair
 from tests.api_builders import build_dataset, token_client
 
@@ -147,10 +147,10 @@ def test_analyst_cannot_start_synthesis(analyst, ready_setup, sent_jobs):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"candidates": 40}, "candidates: Ensure this value is less than or equal to 16."),
-    ({"segments": ["feet"]}, 'segments.0: "feet" is not a valid choice.'),
-    ({"temperature": 2}, "temperature: Unknown synthesis option."),
-    ({"judge_version_id": None}, "Invalid synthesis config: a cross-encoder judge needs judge_version_id"),
+    ({"candidates": 40}, "candidates: Input should be less than or equal to 16"),
+    ({"segments": ["feet"]}, "segments: Input should be 'head', 'torso' or 'tail'"),
+    ({"temperature": 2}, "temperature: Unknown field."),
+    ({"judge_version_id": None}, "judge_version_id: Choose a trained judge"),
     ({"dataset_id": 999999}, "Dataset #999999 does not exist."),
     ({"judge_backend": "llm"}, "need OPENAI_BASE_URL"),
 ])
@@ -182,3 +182,48 @@ def test_down_broker_is_a_503_and_leaves_no_job(admin_user, ready_setup, monkeyp
     assert response.status_code == 503
     assert "not reachable" in response.json()["message"]
     assert not Job.objects.filter(kind="synthesis").exists()
+
+
+def test_an_out_of_range_value_gets_the_same_message_from_the_form_and_the_api(admin_user, ready_setup, sent_jobs):
+    from synthesis.forms import SynthesisJobForm
+
+    response = token_client(admin_user).post("/api/synthesis/jobs/", {**ready_setup, "max_pairs_per_query": 5000},
+                                             format="json")
+    assert response.status_code == 400
+    form = SynthesisJobForm({"dataset": ready_setup["dataset_id"], "retriever_version": ready_setup["retriever_version_id"],
+                             "baseline_version": ready_setup["baseline_version_id"],
+                             "judge_version": ready_setup["judge_version_id"], "judge_backend": "cross-encoder",
+                             "rewriter_backend": "hf-local", "candidates": 4, "retrieve_k": 100, "baseline_k": 100,
+                             "max_pairs_per_query": 5000, "segments": ["tail"], "chunk_size": 16})
+    assert not form.is_valid()
+    assert form.errors["max_pairs_per_query"] == response.json()["errors"]["max_pairs_per_query"] \
+        == ["Input should be less than or equal to 1000"]
+    assert sent_jobs == []
+
+
+def test_the_job_list_reads_its_counts_in_a_constant_number_of_queries(analyst, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    dataset = build_dataset("counts")
+    client = token_client(analyst)
+
+    def add_job(n: int):
+        job = Job.objects.create(kind="synthesis", task_name="t", status=Job.Status.SUCCEEDED)
+        for i in range(n):
+            query = Query.objects.create(dataset=dataset, query_id=f"q{job.pk}-{i}", text=f"query {i}", segment="tail")
+            product = Product.objects.create(dataset=dataset, product_id=f"p{job.pk}-{i}", title=f"Thing {i}")
+            MinedQuery.objects.create(job=job, query=query, position=i, candidates=3, done_at=job.created_at)
+            SyntheticPair.objects.create(job=job, query=query, product=product, judge_score=0.9, incremental=i % 2 == 0)
+        return job
+
+    add_job(2)
+    with CaptureQueriesContext(connection) as one_job:
+        assert client.get("/api/synthesis/jobs/").status_code == 200
+    for n in (1, 3, 4, 5):
+        add_job(n)
+    with django_assert_max_num_queries(len(one_job.captured_queries)):
+        body = client.get("/api/synthesis/jobs/").json()
+    assert [row["synthesis"]["queries"] for row in body["results"]] == [5, 4, 3, 1, 2]
+    assert body["results"][0]["synthesis"] == {"queries": 5, "queries_done": 5, "candidates": 15, "rewrites": 0,
+                                               "kept_pairs": 5, "incremental_pairs": 3, "incremental_share": 0.6}

@@ -8,11 +8,12 @@ import re
 import pytest
 from django.test import Client
 
-from sbsapp.auto.agreement import campaign_agreement, compare_with_humans, human_median, predicted_outcome
+from sbsapp.auto.agreement import campaign_agreement, compare_with_humans, human_median, predicted_outcomes
 from sbsapp.auto.sbs import (Comparison, LLMListJudge, ListVerdict, RelevanceDCGJudge, auto_sbs_start,
                              choice_from_difference, dcg, judge_campaign, parse_scale_answer)
 from sbsapp.judging import Verdict, judgment_submit
-from sbsapp.metrics import Rating, campaign_metrics
+from sbsapp.metrics import Rating
+from sbsapp.selectors import campaign_metrics
 from sbsapp.models import AutoJudgment, Item, Judgment
 from core.llm import ChatClient
 
@@ -65,14 +66,14 @@ def test_auto_judgments_never_change_human_metrics(annotator, annotator2, analys
     campaign, items = campaign_with_items(items=5)
     # Humans prefer A everywhere (they see B on the right, so "left better" is a vote for A).
     judge_all(campaign, [annotator, annotator2, third], lambda item, n: -1 if n < 2 else 0)
-    before = campaign_metrics(campaign)
+    before = campaign_metrics(campaign=campaign)
     counts_before = list(Item.objects.filter(campaign=campaign).order_by("pk")
                          .values_list("judgments_count", flat=True))
     b_products = {p["product"] for item in items for p in item.results_b}
     result = judge_campaign(campaign=campaign, list_judge=PrefersListWith(b_products), rng=random.Random(1))
     assert result["judged_now"] == 5 and AutoJudgment.objects.filter(campaign=campaign).count() == 5
     assert all(aj.preference == 2 for aj in AutoJudgment.objects.filter(campaign=campaign))
-    after = campaign_metrics(campaign)
+    after = campaign_metrics(campaign=campaign)
     assert after == before
     assert after["overall"]["bad"] == 10 and after["overall"]["good"] == 0
     assert Judgment.objects.filter(campaign=campaign).count() == 15
@@ -237,13 +238,22 @@ def test_agreement_numbers_match_a_hand_computed_example():
 
 
 def test_campaign_list_shows_the_prediction_while_humans_have_not_finished(analyst, annotator):
-    campaign, items = campaign_with_items(items=4)
+    campaign, items = campaign_with_items(items=6)
     b_products = {p["product"] for item in items for p in item.results_b}
     judge_campaign(campaign=campaign, list_judge=PrefersListWith(b_products), rng=random.Random(2))
-    prediction = predicted_outcome(campaign=campaign)
+    prediction = predicted_outcomes(campaigns=[campaign])[campaign.pk]
+    # Six query wins, no loss: sign test p = 2 / 2**6 = 0.031 < 0.05.
     assert prediction["verdict"] == "B better" and prediction["delta_gsb"] == 1.0
+    assert prediction["sign_test_p"] == pytest.approx(2 / 2**6) and prediction["queries"] == 6
     client = Client()
     client.force_login(analyst)
     page = client.get("/sbs/").content.decode()
     assert re.search(r"Predicted: <strong>B better</strong>", page)
     assert campaign_agreement(campaign=campaign)["items_both"] == 0
+
+
+def test_a_prediction_on_few_queries_is_no_clear_difference():
+    campaign, items = campaign_with_items(items=4)
+    b_products = {p["product"] for item in items for p in item.results_b}
+    judge_campaign(campaign=campaign, list_judge=PrefersListWith(b_products), rng=random.Random(2))
+    assert predicted_outcomes(campaigns=[campaign])[campaign.pk]["verdict"] == "no clear difference"  # p = 0.125

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 from django.test import Client
 
 from sbsapp.auto.closed_loop import (ClosedLoopError, Mark, MarkWeighting, aggregate_marks, annotator_quality,
@@ -13,7 +14,7 @@ from sbsapp.judging import Verdict, judgment_submit
 from sbsapp.metrics import Rating
 from jobs.models import Job
 from sbsapp.models import Campaign, Item
-from synthesis.judges import JudgeExample, add_extra_examples
+from synthesis.judging.examples import JudgeExample, add_extra_examples
 
 from .conftest import make_user
 from .sbs_factories import make_version
@@ -85,7 +86,7 @@ def test_weighted_loss_is_the_plain_loss_when_weights_are_equal_and_ignores_zero
     from sentence_transformers.cross_encoder import CrossEncoder
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    from synthesis.judge_losses import WeightedBinaryCrossEntropyLoss
+    from synthesis.judging.losses import WeightedBinaryCrossEntropyLoss
 
     model = CrossEncoder(str(tiny_bert_folder(tmp_path / "bert")), num_labels=1, device="cpu")
     inputs = [["shampoo", "mug", "fishing"], ["curl shampoo", "coffee mug", "climbing shoes"]]
@@ -169,23 +170,24 @@ def tiny_base_judge(tmp_path, dataset):
 @pytest.mark.django_db
 def test_retraining_from_marks_records_old_and_new_auc_and_the_new_judge_can_drive_synthesis(
         tmp_path, monkeypatch, annotator, annotator2, admin_user):
-    import synthesis.judges
+    import synthesis.judging.training
     from synthesis.forms import SynthesisJobForm
     from synthesis.models import JudgeVersion
-    from synthesis.services import SynthesisConfig, check_synthesis_references
+    from synthesis.config import SynthesisConfig
+    from synthesis.services import check_synthesis_references
 
     dataset, products, queries = make_catalogue()
     bad = make_user("careless", "annotator")
     campaign = marked_campaign(dataset, products, queries, [annotator, annotator2, bad])
     old = tiny_base_judge(tmp_path, dataset)
     seen_training: list = []
-    real_train = synthesis.judges.train_cross_encoder
+    real_train = synthesis.judging.training.train_cross_encoder
 
     def recording_train(**kwargs):
         seen_training.append(kwargs)
         return real_train(**kwargs)
 
-    monkeypatch.setattr(synthesis.judges, "train_cross_encoder", recording_train)
+    monkeypatch.setattr(synthesis.judging.training, "train_cross_encoder", recording_train)
     client = Client()
     client.force_login(admin_user)
     response = client.post("/sbs/auto/judge/retrain/", {
@@ -233,5 +235,5 @@ def test_retraining_needs_marks_and_a_ready_judge(tmp_path, annotator):
     old.status = "training"
     with pytest.raises(ClosedLoopError, match="ready judge"):
         closed_loop_start(campaigns=[campaign], base_judge=old)
-    with pytest.raises(ClosedLoopError, match="pass_accuracy"):
+    with pytest.raises(ValidationError, match="pass_accuracy"):
         MarkWeighting(pass_accuracy=2)

@@ -333,3 +333,21 @@ def test_terminal_progress_shows_a_bar_per_stage(tmp_path):
     shown = stream.getvalue()
     assert "validating" in shown and "writing" in shown
     assert "12/12" in shown
+
+
+def test_entities_are_decoded_once_at_import(tmp_path):
+    """Catalogue text is stored as a shopper reads it, so no page decodes at display time; markup in a title stays
+    text (pages escape it), a description loses its tags."""
+    folder = write_bundle(
+        tmp_path / "b", manifest={"name": "entities"},
+        products=[{"product_id": "P1", "title": "Kessler &amp; Vane  <b>pan</b>", "brand": "Kessler &amp; Vane",
+                   "category": ["Home &amp; Garden", "Pans"], "description": "<p>Pots &amp; pans&nbsp;&ndash; cast</p>",
+                   "attributes": {"maker": "Kessler &amp; Vane"}}],
+        queries=[{"query_id": "q1", "text": "kessler &amp; vane pan"}],
+    )
+    run_import(folder)
+    product = Product.objects.get()
+    assert (product.title, product.brand) == ("Kessler & Vane <b>pan</b>", "Kessler & Vane")
+    assert (product.category, product.description) == ("Home & Garden > Pans", "Pots & pans – cast")
+    assert product.attributes == {"maker": "Kessler & Vane"}
+    assert Query.objects.get().text == "kessler & vane pan"

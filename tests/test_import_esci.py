@@ -176,3 +176,14 @@ def test_empty_or_missing_parquet_is_reported_per_file(tmp_path, existing_data):
     (folder / PRODUCTS_FILE).write_bytes(b"not parquet at all")
     assert rejected_lines(folder, "--format", "esci")[0].startswith(f"{PRODUCTS_FILE}: not a readable parquet file")
     assert row_counts() == existing_data
+
+
+def test_entities_are_decoded_once_at_import(tmp_path):
+    products = with_changes(PRODUCTS, 0, product_title="Kessler &amp; Vane trail shoes",
+                            product_brand="Kessler &amp; Vane")
+    examples = [{**row, "query": "kessler &amp; vane"} if row["query_id"] == 0 else row for row in EXAMPLES]
+    run_import(write_esci(tmp_path / "esci", products=products, examples=examples))
+    shoe = Product.objects.get(product_id="us:B001")
+    assert (shoe.title, shoe.brand, shoe.description) == ("Kessler & Vane trail shoes", "Kessler & Vane",
+                                                          "Grippy & light")
+    assert Query.objects.get(query_id="0").text == "kessler & vane"

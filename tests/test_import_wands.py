@@ -134,3 +134,16 @@ def test_broken_wands_names_the_bad_row_and_changes_nothing(tmp_path, existing_d
     folder = write_wands(tmp_path / "broken", **files)
     assert rejected_lines(folder) == expected
     assert row_counts() == existing_data
+
+
+def test_entities_are_decoded_once_at_import(tmp_path):
+    products = [PRODUCT_HEADER, "0\tKessler &amp; Vane platform bed\tBeds\tFurniture &amp; Decor / Beds\t"
+                "<p>solid &amp; deep</p>\tmaker:Kessler &amp; Vane\t\t\t"]
+    queries = ["query_id\tquery\tquery_class", "0\tkessler &amp; vane bed\tBeds"]
+    labels = ["id\tquery_id\tproduct_id\tlabel", "0\t0\t0\tExact"]
+    run_import(write_wands(tmp_path / "wands", products=products, queries=queries, labels=labels))
+    bed = Product.objects.get()
+    assert (bed.title, bed.category, bed.description) == ("Kessler & Vane platform bed", "Furniture & Decor > Beds",
+                                                          "solid & deep")
+    assert bed.attributes["maker"] == "Kessler & Vane"
+    assert Query.objects.get().text == "kessler & vane bed"

@@ -111,6 +111,8 @@ def test_details_partial_shows_the_log_as_it_grows_and_stops_polling_when_done(c
 def test_annotator_cannot_see_or_cancel_jobs(client, annotator):
     job = Job.objects.create(kind="ping", task_name="t")
     client.force_login(annotator)
-    assert client.get(reverse("job_list")).status_code == 302
-    assert client.get(reverse("job_details", args=[job.pk])).status_code == 302
+    assert client.get(reverse("job_list")).status_code == 403  # core.roles.role_required: a 403 naming the role
+    assert client.get(reverse("job_details", args=[job.pk])).status_code == 403
     assert client.post(reverse("job_cancel", args=[job.pk])).status_code == 403
+    client.logout()
+    assert client.get(reverse("job_list")).status_code == 302  # anonymous: to the login page

@@ -4,9 +4,8 @@ import functools
 import numpy as np
 import pytest
 
-from synthesis.rewards import (
-    CatalogueSpace,
-    RetrievalFeedback,
+from synthesis.rewriter.feedback import CatalogueSpace, RetrievalFeedback
+from synthesis.rewriter.rewards import (
     RewardSettings,
     alignment_reward,
     combine_rewards,

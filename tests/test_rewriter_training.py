@@ -7,25 +7,27 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from synthesis.prompts import REWRITE_EXAMPLES, REWRITE_SYSTEM
-from synthesis.rewards import CatalogueSpace, RetrievalFeedback, RewardSettings, reward_functions
-from synthesis.rewriter_eval import EvaluationSetup, evaluate_rewriter
-from synthesis.rewriter_training import (
-    SeedDataError,
-    SeedPair,
-    TrainingPlan,
-    TrainingSettings,
-    clean_seed_pairs,
-    collect_seed_pairs,
+from core.configs import validate_config
+from synthesis.pipeline import CurationSettings
+from synthesis.rewriter.checkpoints import (
     curve_point,
     last_checkpoint,
     merge_curve,
-    seed_pairs_from_jsonl,
-    train_grpo,
-    train_sft,
     training_report_callback,
 )
-from synthesis.pipeline import CurationSettings
+from synthesis.rewriter.config import RewriterTrainingConfig
+from synthesis.rewriter.evaluation import EvaluationSetup, evaluate_rewriter
+from synthesis.rewriter.feedback import CatalogueSpace, RetrievalFeedback
+from synthesis.rewriter.prompts import REWRITE_EXAMPLES, REWRITE_SYSTEM
+from synthesis.rewriter.rewards import RewardSettings, reward_functions
+from synthesis.rewriter.seed_pairs import (
+    SeedDataError,
+    SeedPair,
+    clean_seed_pairs,
+    collect_seed_pairs,
+    seed_pairs_from_jsonl,
+)
+from synthesis.rewriter.training import TrainingSettings, train_grpo, train_sft
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
                  "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -144,11 +146,11 @@ def test_seed_pairs_of_held_out_queries_never_reach_training(tmp_path):
 
 def test_training_plan_refuses_sft_without_seed_data_and_unknown_methods():
     with pytest.raises(ValueError, match="seed source"):
-        TrainingPlan.from_config({"dataset_id": 1, "name": "r"})
+        validate_config(RewriterTrainingConfig, {"dataset_id": 1, "name": "r"})
     with pytest.raises(ValueError, match="methods"):
-        TrainingPlan.from_config({"dataset_id": 1, "name": "r", "methods": ["ppo"]})
+        validate_config(RewriterTrainingConfig, {"dataset_id": 1, "name": "r", "methods": ["ppo"]})
     with pytest.raises(ValueError, match="num_generations"):
-        TrainingPlan.from_config({"dataset_id": 1, "name": "r", "methods": ["grpo"], "grpo": {"num_generations": 1}})
+        validate_config(RewriterTrainingConfig, {"dataset_id": 1, "name": "r", "methods": ["grpo"], "grpo": {"num_generations": 1}})
 
 
 def test_curve_points_carry_the_combined_reward_and_each_component():
@@ -164,7 +166,7 @@ def test_curve_points_carry_the_combined_reward_and_each_component():
 # --- SFT and GRPO on the tiny model -----------------------------------------------------------------------------------
 
 def test_sft_steps_run_lower_the_loss_and_save_a_folder_the_rewriter_loads(sft_run, settings):
-    from synthesis.rewriters import load_rewriter
+    from synthesis.rewriter.backends import load_rewriter
 
     out, points, steps = sft_run
     assert [p["step"] for p in points] == [1, 2, 3, 4]
@@ -272,7 +274,7 @@ def test_admin_starts_sft_then_grpo_and_records_both_versions(client, admin_user
                                                               tmp_path):
     from jobs.models import Job
     from synthesis.models import RewriterVersion
-    from synthesis.rewriters import load_rewriter
+    from synthesis.rewriter.backends import load_rewriter
 
     seed = tmp_path / "seed.jsonl"
     seed.write_text("".join(json.dumps({"query": q, "rewrites": r}) + "\n" for q, r in REWRITE_EXAMPLES))
@@ -343,10 +345,10 @@ def test_admin_form_refuses_a_name_already_taken(client, admin_user, tail_datase
 
 def test_a_cancelled_training_resumes_without_retraining_what_is_done(admin_user, tail_dataset, tiny_model,
                                                                      tmp_path, monkeypatch):
-    from jobs.services import job_retry
     from jobs.models import Job
-    from synthesis import rewriter_training
+    from jobs.services import job_retry
     from synthesis.models import RewriterVersion
+    from synthesis.rewriter import jobs as rewriter_training
 
     seed = tmp_path / "seed.jsonl"
     seed.write_text("".join(json.dumps({"query": q, "rewrites": r}) + "\n" for q, r in REWRITE_EXAMPLES))
@@ -389,11 +391,16 @@ def test_a_cancelled_training_resumes_without_retraining_what_is_done(admin_user
 
 
 def test_a_trained_version_drives_a_synthesis_job(admin_user, sft_run, tmp_path):
-    from retrieval.versions import version_build
     from jobs.models import Job
-    from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, RewriterVersion
-    from synthesis.rewriter_training import synthesis_with_rewriter_start
-    from synthesis.rewriters import load_rewriter
+    from retrieval.versions import version_build
+    from synthesis.models import (
+        JudgeVersion,
+        MinedQuery,
+        RewriteCandidate,
+        RewriterVersion,
+    )
+    from synthesis.rewriter.backends import load_rewriter
+    from synthesis.rewriter.jobs import synthesis_with_rewriter_start
 
     from .synthesis_support import make_catalogue, tiny_bert_folder
 
@@ -425,7 +432,7 @@ def test_a_trained_version_drives_a_synthesis_job(admin_user, sft_run, tmp_path)
 def test_rewards_count_products_relevant_at_the_judges_calibrated_threshold_unless_one_is_given(db, tmp_path):
     from retrieval.versions import version_build
     from synthesis.models import JudgeVersion
-    from synthesis.rewriter_training import reward_setup
+    from synthesis.rewriter.setup import reward_setup
 
     from .synthesis_support import make_catalogue, tiny_bert_folder
 
@@ -446,7 +453,7 @@ def test_rewards_count_products_relevant_at_the_judges_calibrated_threshold_unle
 
 def test_an_untrained_version_cannot_drive_a_synthesis_job(tail_dataset):
     from synthesis.models import RewriterVersion
-    from synthesis.rewriter_training import synthesis_with_rewriter_start
+    from synthesis.rewriter.jobs import synthesis_with_rewriter_start
 
     version = RewriterVersion.objects.create(name="busy", dataset=tail_dataset, method="grpo", base_model="x")
     with pytest.raises(ValueError, match="training, not ready"):
@@ -506,10 +513,10 @@ def test_a_killed_worker_mid_grpo_is_resumed_from_the_checkpoint_by_a_new_worker
 
     from django.utils import timezone
 
-    from retrieval.models import Dataset, Query
     from jobs.models import Job
+    from retrieval.models import Dataset, Query
     from synthesis.models import RewriterVersion
-    from synthesis.rewriter_training import rewriter_training_start
+    from synthesis.rewriter.jobs import rewriter_training_start
 
     from .worker import celery_worker, wait_for
 

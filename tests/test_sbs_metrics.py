@@ -6,7 +6,8 @@ import pytest
 from scipy.stats import binomtest, bootstrap
 
 from sbsapp.judging import Verdict, judgment_skip, judgment_submit
-from sbsapp.metrics import (Rating, bootstrap_delta_ci, campaign_metrics, compute_metrics, fleiss_kappa_gsb,
+from sbsapp.selectors import campaign_metrics
+from sbsapp.metrics import (Rating, bootstrap_delta_ci, compute_metrics, fleiss_kappa_gsb,
                             krippendorff_alpha_ordinal, queries_needed)
 from tests.conftest import make_user
 from tests.sbs_factories import make_campaign, make_item
@@ -133,19 +134,20 @@ def test_controls_and_annotator_quality(metrics):
     assert rows["u1"]["median_time_s"] == 7.0
 
 
-def test_bootstrap_ci_resamples_queries_like_scipy():
+def test_bootstrap_ci_resamples_queries_with_scipy():
     counts = np.array([[2, 1, 0], [1, 1, 1], [0, 0, 3], [3, 0, 0], [2, 0, 1], [1, 2, 0], [0, 1, 2], [3, 0, 0]])
     low, high = bootstrap_delta_ci(counts, samples=20000, seed=3)
 
-    def delta(indices, axis=-1):
+    def delta(indices, axis=-1):  # resampling query indices is resampling the queries' (G, S, B) rows together
         picked = counts[indices.astype(int)]
         totals = picked.sum(axis=-2)
         return (totals[..., 0] - totals[..., 2]) / totals.sum(axis=-1)
 
     reference = bootstrap((np.arange(len(counts)),), delta, n_resamples=20000, method="percentile",
-                          random_state=np.random.default_rng(3), vectorized=True).confidence_interval
+                          rng=np.random.default_rng(3), vectorized=True).confidence_interval
     assert low == pytest.approx(reference.low, abs=0.03) and high == pytest.approx(reference.high, abs=0.03)
     assert low < (14 - 7) / 28 < high
+    assert bootstrap_delta_ci(counts, samples=20000, seed=3) == (low, high)  # seeded: the same interval again
     assert bootstrap_delta_ci(np.array([[1, 0, 0]] * 5), samples=100) == (1.0, 1.0)
     assert bootstrap_delta_ci(np.array([[1, 0, 0]])) is None
 
@@ -170,7 +172,7 @@ def test_campaign_metrics_reads_the_database_and_is_json_ready(annotator, annota
     third = make_user("ann3", "annotator")
     judgment_skip(item=left_b, annotator=third, submit_key="skip")
 
-    result = campaign_metrics(campaign)
+    result = campaign_metrics(campaign=campaign)
     json.dumps(result)
     overall = result["overall"]
     assert (overall["good"], overall["same"], overall["bad"]) == (2, 0, 2)

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from retrieval.models import Product, Query
-from sbsapp.models import Campaign, Item, Judgment
+from sbsapp.models import AutoJudgment, Campaign, Item, Judgment
 from tests.conftest import make_user
 from tests.sbs_factories import install_fake_retrieval, make_campaign, make_dataset, make_item, make_version
 
@@ -192,16 +192,17 @@ def test_without_htmx_undo_and_a_rejected_answer_come_back_with_what_was_entered
     assert not Judgment.objects.filter(annotator=annotator, skipped=False).exists()
 
 
-def test_product_text_is_escaped_and_entities_read_naturally(annotator):
+def test_product_text_is_escaped_and_shown_as_stored(annotator):
+    """Importers decode entities once; the page only escapes, so a stored `&amp;` is shown as typed (`&amp;amp;`)."""
     campaign = make_campaign(instructions="Judge **relevance**.<script>alert('i')</script>")
     product = Product.objects.filter(dataset=campaign.system_a.dataset).first()
-    product.title = "<script>alert(1)</script> Pots &amp; Pans <b>sale</b>"
+    product.title = "<script>alert(1)</script> Pots & Pans <b>sale</b> R&amp;D"
     product.description = '<img src=x onerror="alert(2)">'
     product.save()
     make_item(campaign=campaign, a_products=[product])
     html = client_for(annotator).get(reverse("sbs:judge", args=[campaign.pk])).content.decode()
     assert "<script>alert(1)" not in html and "<img src=x" not in html and "alert('i')" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; Pots &amp; Pans &lt;b&gt;sale&lt;/b&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Pots &amp; Pans &lt;b&gt;sale&lt;/b&gt; R&amp;amp;D" in html
     assert "<strong>relevance</strong>" in html
 
 
@@ -333,6 +334,40 @@ def test_home_page_shows_the_queue_to_annotators(annotator):
     assert "Kitchen tail SBS" in html and reverse("sbs:judge", args=[campaign.pk]) in html
     other = make_user("nobody", None)
     assert client_for(other).get(reverse("sbs:campaign_list")).status_code == 403
+
+
+def test_campaign_list_costs_the_same_few_queries_for_any_number_of_campaigns(analyst, annotator, monkeypatch):
+    """No per-card metrics: progress and predictions are read for all cards at once, and nothing bootstraps."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import scipy.stats
+
+    def no_bootstrap(*args, **kwargs):
+        raise AssertionError("the campaign list must not bootstrap")
+
+    monkeypatch.setattr(scipy.stats, "bootstrap", no_bootstrap)
+    client = client_for(analyst)
+    dataset = make_dataset()
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("sbs:campaign_list")).status_code == 200
+        return len(queries)
+
+    def add_campaign():
+        campaign = make_campaign(dataset=dataset)
+        item = make_item(campaign=campaign)
+        Judgment.objects.create(item=item, campaign=campaign, annotator=annotator, choice=1, preference=1,
+                                b_on_left=False, submit_key=f"k-{campaign.pk}")
+        AutoJudgment.objects.create(item=item, campaign=campaign, judge_kind="llm", judge_name="m", choice=1,
+                                    preference=1, b_on_left=False)
+
+    add_campaign()
+    few = list_queries()
+    for _ in range(4):
+        add_campaign()
+    assert list_queries() == few <= 10
 
 
 def test_admin_pages_list_campaigns_items_and_judgments(admin_user, annotator):

@@ -1,22 +1,23 @@
-"""The OpenAI-compatible backend against a real local HTTP server: retries, timeouts, concurrency, parsing."""
+"""The OpenAI-compatible backend (the `openai` SDK) against a real local HTTP server: retries with backoff,
+timeouts, concurrency, parsing."""
 import json
 import time
 
 import pytest
 
 from core.llm import ChatClient, ChatEndpointError
-from synthesis.judges import LLMJudge
-from synthesis.rewriters import OpenAIRewriter, load_rewriter
+from synthesis.judging.judges import LLMJudge
+from synthesis.rewriter.backends import OpenAIRewriter, load_rewriter
 
 from .synthesis_support import ChatServer, last_user_message
 
 
 def test_busy_endpoint_is_retried_with_backoff_until_it_answers():
     with ChatServer(lambda payload: "ok", fail_first=2).running() as server:
-        client = ChatClient(base_url=server.base_url, model="m", api_key="secret", retries=3, backoff=0.05)
+        client = ChatClient(base_url=server.base_url, model="m", api_key="secret", retries=3)
         started = time.monotonic()
         assert client.complete([{"role": "user", "content": "hi"}]) == ["ok"]
-        assert time.monotonic() - started >= 0.05  # it waited between tries
+        assert time.monotonic() - started >= 0.5  # the SDK backed off between tries (0.5 s, then 1 s, with jitter)
     assert len(server.requests) == 3
     assert server.requests[-1]["auth"] == "Bearer secret"
     assert server.requests[-1]["body"]["model"] == "m"
@@ -24,7 +25,7 @@ def test_busy_endpoint_is_retried_with_backoff_until_it_answers():
 
 def test_endpoint_that_stays_down_raises_a_clear_error():
     with ChatServer(lambda payload: "ok", fail_first=100).running() as server:
-        client = ChatClient(base_url=server.base_url, model="m", retries=1, backoff=0.01)
+        client = ChatClient(base_url=server.base_url, model="m", retries=1)
         with pytest.raises(ChatEndpointError, match="503"):
             client.complete([{"role": "user", "content": "hi"}])
     assert len(server.requests) == 2

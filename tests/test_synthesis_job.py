@@ -2,12 +2,16 @@
 judge training, and the treatment build wiring."""
 import pytest
 
-from retrieval.models import RetrieverVersion
-from jobs.services import job_cancel, job_retry
+from core.configs import validate_config
 from jobs.models import Job
+from jobs.services import job_cancel, job_retry
+from retrieval.models import RetrieverVersion
 from synthesis import services
+from synthesis.config import SynthesisConfig
+from synthesis.judging.training import judge_version_start
 from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, SyntheticPair
-from synthesis.services import SynthesisComponents, SynthesisConfig, synthesis_job_start, write_chunk
+from synthesis.services import SynthesisComponents, synthesis_job_start, write_chunk
+from synthesis.treatment import treatment_version_start
 
 from .synthesis_support import make_catalogue, tiny_bert_folder
 
@@ -114,7 +118,7 @@ def test_writing_a_chunk_twice_adds_nothing(world, monkeypatch, admin_user):
     _, products, *_ = world
     install_fakes(monkeypatch, products)
     job = synthesis_job_start(config=config_for(world), user=admin_user)
-    config = SynthesisConfig.from_dict(job.config)
+    config = validate_config(SynthesisConfig, job.config)
     chunk = list(MinedQuery.objects.filter(job=job).select_related("query"))
     curations = services.synthesize_chunk(chunk=chunk, components=services.load_synthesis_components(config),
                                           config=config)
@@ -157,8 +161,8 @@ def test_synthetic_pair_source_gives_the_jobs_pairs(world, monkeypatch, admin_us
 def test_config_errors_are_reported_before_anything_starts(world):
     with pytest.raises(ValueError, match="judge_version_id"):
         SynthesisConfig(dataset_id=1, retriever_version_id=1, baseline_version_id=1)
-    with pytest.raises(ValueError, match="Unknown synthesis option"):
-        SynthesisConfig.from_dict({"dataset_id": 1, "colour": "red"})
+    with pytest.raises(ValueError, match="colour: Unknown field"):
+        validate_config(SynthesisConfig, {"dataset_id": 1, "colour": "red"})
     _, _, _, strong, _, _ = world
     RetrieverVersion.objects.filter(pk=strong.pk).update(status="training")
     with pytest.raises(ValueError, match="not ready"):
@@ -180,7 +184,7 @@ def test_treatment_build_mixes_the_jobs_pairs_into_the_baseline_config(world, mo
         return RetrieverVersion(name=kwargs["name"])
 
     monkeypatch.setattr(retrieval.versions, "version_build", fake_build)
-    services.treatment_version_start(job=job, base_version=baseline, ratio=0.3, user=admin_user)
+    treatment_version_start(job=job, base_version=baseline, ratio=0.3, user=admin_user)
     assert captured["config"]["epochs"] == 1
     assert captured["config"]["extra_sources"] == [
         {"name": "synthetic", "params": {"job_ids": [job.pk], "only_incremental": False}, "ratio": 0.3}]
@@ -190,7 +194,7 @@ def test_treatment_build_mixes_the_jobs_pairs_into_the_baseline_config(world, mo
 def test_judge_training_job_records_a_ready_version_with_validation_metrics(world, tmp_path, admin_user):
     dataset, *_ = world
     base = tiny_bert_folder(tmp_path / "bert")
-    version = services.judge_version_start(dataset=dataset, name="tiny-judge", base_model=str(base), epochs=1,
+    version = judge_version_start(dataset=dataset, name="tiny-judge", base_model=str(base), epochs=1,
                                            batch_size=4, validation_share=0.3, user=admin_user)
     version.refresh_from_db()
     job = Job.objects.get(pk=version.job_id)
@@ -198,7 +202,7 @@ def test_judge_training_job_records_a_ready_version_with_validation_metrics(worl
     assert version.status == "ready"
     assert version.manifest["by_source"]["qrel"] == 2 and "test" not in version.manifest["by_source"]
     assert version.metrics["n"] > 0 and 0 <= version.metrics["accuracy"] <= 1
-    from synthesis.judges import load_judge
+    from synthesis.judging.judges import load_judge
 
     scores = load_judge(judge_version=version, device="cpu").score("shampoo", ["Sulfate free curl shampoo"])
     assert len(scores) == 1 and 0 <= scores[0] <= 1

@@ -1,8 +1,9 @@
 """Relevance judges: training data from train qrels and logs (never test labels), metrics, a tiny cross-encoder."""
 import pytest
 
-from synthesis.judges import (CrossEncoderJudge, judge_metrics, judge_training_examples, load_cross_encoder,
-                              load_judge, split_by_query, train_cross_encoder)
+from synthesis.judging.examples import judge_training_examples, split_by_query
+from synthesis.judging.judges import CrossEncoderJudge, load_cross_encoder, load_judge
+from synthesis.judging.training import judge_metrics, train_cross_encoder
 
 from .synthesis_support import CORPUS, make_catalogue, tiny_bert_folder
 

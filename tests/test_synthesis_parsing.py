@@ -1,8 +1,15 @@
 """Parsing rewriter and judge output: lists in every shape, dedupe, caps, rewrites equal to the query."""
 import pytest
 
-from synthesis.parsing import (clean_rewrite, dedupe_rewrites, model_answer, parse_grade, parse_rewrites,
-                               parse_sampled_rewrites, parse_type_tags)
+from synthesis.judging.judges import parse_grade
+from synthesis.mining import parse_type_tags
+from synthesis.rewriter.parsing import (
+    clean_rewrite,
+    dedupe_rewrites,
+    model_answer,
+    parse_rewrites,
+    parse_sampled_rewrites,
+)
 
 
 def test_numbered_list_with_preamble_gives_clean_rewrites():

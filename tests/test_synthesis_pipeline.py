@@ -1,7 +1,12 @@
 """The curation pipeline on hand-made cases: union, judging against the original, threshold, cap, incremental."""
 import pytest
 
-from synthesis.pipeline import CurationSettings, curate_query, select_pairs, union_candidates
+from synthesis.pipeline import (
+    CurationSettings,
+    curate_query,
+    select_pairs,
+    union_candidates,
+)
 
 
 def fake_retriever(results: dict[str, list[int]]):

@@ -2,12 +2,14 @@
 a cross-encoder judge initialised from all-MiniLM-L6-v2 is trained, and the synthesis job curates pairs."""
 import pytest
 
+from jobs.models import Job
 from retrieval.models import Query
 from retrieval.versions import version_build
-from jobs.models import Job
+from synthesis.config import SynthesisConfig
+from synthesis.judging.training import judge_version_start
 from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, SyntheticPair
-from synthesis.rewriters import converted_default_folder
-from synthesis.services import SynthesisConfig, judge_version_start, synthesis_job_start
+from synthesis.rewriter.backends import converted_default_folder
+from synthesis.services import synthesis_job_start
 
 from .synthesis_support import make_catalogue
 

@@ -1,8 +1,12 @@
 """The hf-local rewriter on a tiny random Llama chat model: batched sampling, chat template, cleaning."""
 import pytest
 
-from synthesis.parsing import normalise_query
-from synthesis.rewriters import HFLocalRewriter, load_rewriter, resolve_rewriter_model
+from synthesis.rewriter.backends import (
+    HFLocalRewriter,
+    load_rewriter,
+    resolve_rewriter_model,
+)
+from synthesis.rewriter.parsing import normalise_query
 
 from .synthesis_support import tiny_llama_folder
 
@@ -35,7 +39,9 @@ def test_batching_samples_n_answers_per_query_through_the_chat_template(tiny_lla
     assert [len(a) for a in answers] == [3, 3, 3]
     prompt = rewriter.prompts(["usb mug warmer"])[0]
     assert prompt.startswith("<|im_start|>system") and prompt.endswith("<|im_start|>assistant\n")
-    assert "Query: usb mug warmer" in prompt and "usb mug warmer electric" not in prompt.split("Query: usb")[0][:0]
+    examples, query_turn = prompt.rsplit("Query: usb mug warmer", 1)
+    assert "usb mug warmer electric" in examples  # the few-shot answers come before the query
+    assert query_turn == "<|im_end|>\n<|im_start|>assistant\n"  # and the query is the last turn
 
 
 def test_same_seed_gives_the_same_rewrites(tiny_llama):

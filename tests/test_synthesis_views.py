@@ -63,7 +63,7 @@ def test_invalid_form_explains_and_starts_nothing(client, admin_user, world):
 
 def test_annotators_cannot_see_or_start_synthesis(client, annotator, world):
     client.force_login(annotator)
-    assert client.get(reverse("synthesis_home")).status_code == 302
+    assert client.get(reverse("synthesis_home")).status_code == 403
     client.post(reverse("synthesis_home"), form_data(world))
     assert not Job.objects.filter(kind="synthesis").exists()
 

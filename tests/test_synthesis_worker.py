@@ -12,10 +12,11 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from retrieval.models import Product
 from jobs.models import Job
+from retrieval.models import Product
+from synthesis.config import SynthesisConfig
 from synthesis.models import MinedQuery, RewriteCandidate, SyntheticPair
-from synthesis.services import SynthesisConfig, synthesis_job_start
+from synthesis.services import synthesis_job_start
 
 from .synthesis_support import STOP_WORDS, ChatServer, tail_world, word_overlap_chat
 from .worker import celery_worker, wait_for

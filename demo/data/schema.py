@@ -1,14 +1,15 @@
 """The shapes of the demo catalogue's knowledge: product types (what can be sold) and needs (what shoppers ask for).
 
-The data modules write both in a compact text notation so that ~200 types and ~70 needs stay readable:
-attributes as ``"colour=Black|White; pack=1-Pack|2-Pack"``, lists as ``"a|b|c"``, graded type lists as
-``"grout_saw grout_sealer:2"`` (grade 3 unless ``:N`` is given), query phrasings as ``"qa: how do I ..."``.
+The knowledge itself lives in this folder's JSON files (see `demo.data`). `kind` and `need` build one of each from
+a compact text notation, handy for small hand-made cases (tests): attributes as ``"colour=Black|White;
+pack=1-Pack|2-Pack"``, lists as ``"a|b|c"``, graded type lists as ``"grout_saw grout_sealer:2"`` (grade 3 unless
+``:N`` is given), query phrasings as ``"qa: how do I ..."``.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 TAIL_QUERY_TYPES = ("knowledge", "qa", "negation", "alternative", "multi_intent")
 AGE_RANGE = re.compile(r"^(\d+)(?:-(\d+)|\+) (Months|Years)$")

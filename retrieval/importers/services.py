@@ -1,30 +1,30 @@
 """Import services: open a source in any supported format, validate all of it, then write it in one transaction.
 
-`import_dataset` is what the `import_bundle` management command and the `import_bundle_task` Celery task call.
+`import_dataset` is what the `import_bundle` management command and the `import` job call.
 If validation finds any problem, nothing is written and `ImportRejected` lists the problems as
 `file:line: reason`.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.utils.text import slugify
 
+from core.configs import ConfigInvalid, validate_config
 from jobs.registry import job_kind
 
+from .config import FORMATS, ImportConfig, ImportOptions
 from .progress import JobProgress
 from .readers.bundle import looks_like_bundle, open_bundle
 from .readers.esci import looks_like_esci, open_esci
-from .readers.wands import DEFAULT_TEST_SHARE, looks_like_wands, open_wands
+from .readers.wands import looks_like_wands, open_wands
 from .rows import Problem, Source
-from .segments import SegmentRule
 from .validation import ProgressCallback, validate_source
-from .writer import DEFAULT_BATCH_SIZE, write_source
+from .writer import write_source
 
-FORMATS = ("bundle", "esci", "wands")
 SHOWN_PROBLEMS = 50
 
 
@@ -48,17 +48,6 @@ class ImportRejected(Exception):
             lines.append(f"... and {hidden} more")
         noun = "problem" if self.problem_count == 1 else "problems"
         return [f"import rejected: {self.problem_count} {noun}; nothing was written", *lines]
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """Format options. `locales`/`esci_small_version_only` apply to ESCI, `wands_test_share` to WANDS."""
-
-    locales: tuple[str, ...] = ()
-    esci_small_version_only: bool = False
-    wands_test_share: float = DEFAULT_TEST_SHARE
-    segment_rule: SegmentRule = field(default_factory=SegmentRule)
-    batch_size: int = DEFAULT_BATCH_SIZE
 
 
 @dataclass
@@ -127,8 +116,6 @@ def import_dataset(
     path = Path(path)
     if not path.is_dir():
         raise ImportSetupError(f"{path}: no such folder")
-    if options.batch_size < 1:
-        raise ImportSetupError(f"batch size must be at least 1, got {options.batch_size}")
     fmt = detect_format(path) if fmt in ("auto", None) else fmt
     try:
         source = open_source(path=path, fmt=fmt, options=options)
@@ -155,47 +142,21 @@ def import_dataset(
                          validate_seconds=validated - started, write_seconds=time.monotonic() - validated)
 
 
-def import_options_from_config(config: dict[str, Any]) -> ImportOptions:
-    """ImportOptions from a Job's config (the keys documented on `import_bundle_work`)."""
-    try:
-        rule = SegmentRule(
-            head_share=float(config.get("head_share", 0.5)),
-            torso_share=float(config.get("torso_share", 0.8)),
-            head_min_frequency=config.get("head_min_frequency"),
-            torso_min_frequency=config.get("torso_min_frequency"),
-        )
-        return ImportOptions(
-            locales=tuple(config.get("locales") or ()),
-            esci_small_version_only=bool(config.get("esci_small_version_only", False)),
-            wands_test_share=float(config.get("wands_test_share", DEFAULT_TEST_SHARE)),
-            segment_rule=rule,
-            batch_size=int(config.get("batch_size", DEFAULT_BATCH_SIZE)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ImportSetupError(f"bad import options: {exc}") from exc
-
-
 @job_kind("import", title="Import a data set", legacy_task_names=("retrieval.tasks.import_bundle_task",))
 def import_bundle_work(ctx) -> dict[str, Any]:
-    """Run an import as a Job. Config: `path` (required), `format` (auto|bundle|esci|wands), `name`, `locales`,
-    `esci_small_version_only`, `wands_test_share`, `batch_size`, `head_share`, `torso_share`,
-    `head_min_frequency`, `torso_min_frequency`.
+    """Run an import as a Job; its config is an `ImportConfig` (`path` required, the rest as documented there).
 
     The import is one transaction, so a worker killed mid-import leaves nothing behind and the re-sent job
     starts over; since rows are upserted by natural keys, running it twice never duplicates anything.
     A rejected import fails the Job with the bad rows in its error.
     """
-    config = ctx.config
-    if not config.get("path"):
-        raise ImportSetupError("the import job has no 'path' in its config")
-    ctx.log(f"importing {config['path']} (format {config.get('format') or 'auto'})")
-    summary = import_dataset(
-        path=config["path"],
-        fmt=config.get("format") or "auto",
-        name=config.get("name"),
-        options=import_options_from_config(config),
-        progress=JobProgress(ctx),
-    )
+    try:
+        config = validate_config(ImportConfig, ctx.config)
+    except ConfigInvalid as exc:
+        raise ImportSetupError(f"bad import options: {exc}") from None
+    ctx.log(f"importing {config.path} (format {config.format})")
+    summary = import_dataset(path=config.path, fmt=config.format, name=config.name, options=config.options(),
+                             progress=JobProgress(ctx))
     total = sum(sum(tally.values()) for tally in summary.counts.values())
     ctx.progress(total, total, **{kind: sum(t.values()) for kind, t in summary.counts.items()})
     for line in summary.lines():

@@ -3,7 +3,9 @@
 Per row (`convert_*`): required fields present, ids short enough, integers that are integers, grade 0-3,
 split train/test, segment and query type from their choices, clicks <= impressions (unless impressions is 0,
 meaning "not recorded", as the database constraint allows). Free text longer than its column (title 500,
-brand 200, category 500, query text 500 characters) is cut to the column length rather than refused.
+brand 200, category 500, query text 500 characters) is cut to the column length rather than refused. Text is
+stored as a shopper reads it, for every format (`html_text`): entities decoded, NFC, whitespace collapsed, and
+descriptions stripped of markup, so no page decodes at display time.
 
 Across rows (`validate_source`): duplicate product ids, query ids and (query, product) pairs, and references
 from interactions and qrels to products and queries that the data set does not contain. Memory holds only the
@@ -17,6 +19,7 @@ from types import MappingProxyType
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
+from .html_text import html_to_text, plain_text
 from .rows import (
     InteractionRecord,
     Kind,
@@ -47,9 +50,9 @@ ProgressCallback = Callable[[str, int, int], None]
 def convert_product(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES) -> ProductRecord:
     return ProductRecord(
         product_id=_identifier(fields, "product_id", names),
-        title=_text(fields, "title", names, required=True, max_length=TITLE_MAX),
-        description=_text(fields, "description", names),
-        brand=_text(fields, "brand", names, max_length=BRAND_MAX),
+        title=_text(fields, "title", names, required=True, max_length=TITLE_MAX, clean=plain_text),
+        description=_text(fields, "description", names, clean=html_to_text),
+        brand=_text(fields, "brand", names, max_length=BRAND_MAX, clean=plain_text),
         category=_category(fields, names),
         price=_price(fields, names),
         attributes=_attributes(fields, names),
@@ -65,7 +68,7 @@ def convert_query(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES
         raise RowError(f"bad query_type {query_type!r} (expected one of {', '.join(QUERY_TYPES)})")
     return QueryRecord(
         query_id=_identifier(fields, "query_id", names),
-        text=_text(fields, "text", names, required=True, max_length=QUERY_TEXT_MAX),
+        text=_text(fields, "text", names, required=True, max_length=QUERY_TEXT_MAX, clean=plain_text),
         frequency=_count(fields, "frequency", names, required=False),
         segment=segment,
         query_type=query_type,
@@ -262,14 +265,14 @@ def _identifier(fields: Mapping[str, Any], key: str, names: Mapping[str, str]) -
 
 def _text(
     fields: Mapping[str, Any], key: str, names: Mapping[str, str], *, required: bool = False,
-    max_length: int | None = None,
+    max_length: int | None = None, clean: Callable[[str], str] = str.strip,
 ) -> str:
     value = fields.get(key)
     if value is None:
         value = ""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise RowError(f"{_name(names, key)} must be a string, got {type(value).__name__}")
-    text = str(value).strip()
+    text = clean(str(value))
     if required and not text:
         raise RowError(f"missing required field '{_name(names, key)}'")
     return text[:max_length] if max_length else text
@@ -278,9 +281,9 @@ def _text(
 def _category(fields: Mapping[str, Any], names: Mapping[str, str]) -> str:
     value = fields.get("category")
     if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        value = " > ".join(part.strip() for part in value if part.strip())
+        value = " > ".join(text for text in map(plain_text, value) if text)
         return value[:CATEGORY_MAX]
-    return _text(fields, "category", names, max_length=CATEGORY_MAX)
+    return _text(fields, "category", names, max_length=CATEGORY_MAX, clean=plain_text)
 
 
 def _as_int(value: Any) -> int | None:
@@ -333,4 +336,4 @@ def _attributes(fields: Mapping[str, Any], names: Mapping[str, str]) -> dict:
         return {}
     if not isinstance(value, dict):
         raise RowError(f"{_name(names, 'attributes')} must be a JSON object")
-    return value
+    return {key: plain_text(item) if isinstance(item, str) else item for key, item in value.items()}

@@ -6,22 +6,9 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from core.api.filters import StrictQuerySerializer
-
 from retrieval.models import Query
 
 from ..models import Campaign, Item
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 class CampaignFilter(StrictQuerySerializer):
@@ -97,9 +84,5 @@ def filter_judgments(queryset: QuerySet, *, campaign: Campaign | None = None, an
 class ExportFilter(JudgmentFilter):
     format = serializers.ChoiceField(choices=[("csv", "CSV"), ("jsonl", "JSON Lines")], default="csv",
                                      help_text="csv (one header row) or jsonl (one JSON object a line).")
-
-
-
-
 
 

@@ -3,14 +3,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from retrieval.models import Query, RetrieverVersion
-
 from ..models import Campaign, Item, Judgment
 from ..selectors import campaign_progress
-
-
-
-
 
 
 # ------------------------------------------------------------------------------------------- SBS campaigns
@@ -42,31 +36,6 @@ class CampaignDetailSerializer(CampaignSerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_progress(self, campaign) -> dict:
         return campaign_progress(campaign=campaign)
-
-
-class CampaignCreateSerializer(serializers.Serializer):
-    """What an admin sends to create a campaign (and, by default, start freezing its result lists)."""
-
-    name = serializers.CharField(max_length=200)
-    system_a = serializers.SlugRelatedField(slug_field="name", queryset=RetrieverVersion.objects.all(),
-                                            help_text="Name of the baseline retriever version.")
-    system_b = serializers.SlugRelatedField(slug_field="name", queryset=RetrieverVersion.objects.all(),
-                                            help_text="Name of the treatment retriever version.")
-    instructions = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    segments = serializers.ListField(child=serializers.ChoiceField(choices=Query.Segment.choices), required=False,
-                                     default=list, help_text="Segments to sample (empty: all).")
-    query_types = serializers.ListField(child=serializers.ChoiceField(choices=Query.QueryType.choices),
-                                        required=False, default=list, help_text="Query types to sample (empty: all).")
-    sample_size = serializers.IntegerField(min_value=1, max_value=100000, default=100)
-    seed = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, default=13)
-    k = serializers.IntegerField(min_value=1, max_value=100, default=10, help_text="Results per side.")
-    judgments_per_item = serializers.IntegerField(min_value=1, max_value=50, default=3)
-    control_share = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.1)
-    identical_lists = serializers.ChoiceField(choices=Campaign.IdenticalLists.choices,
-                                              default=Campaign.IdenticalLists.CONTROL)
-    reservation_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=10)
-    generate = serializers.BooleanField(default=True, help_text="Start freezing the result lists right away "
-                                                                "(a background job); false leaves a draft.")
 
 
 class ItemSerializer(serializers.ModelSerializer):
@@ -126,21 +95,3 @@ class OwnJudgmentSerializer(serializers.ModelSerializer):
         fields = ["id", "campaign", "query", "skipped", "choice", "reasons", "comment", "time_on_item_ms",
                   "created_at"]
         read_only_fields = fields
-
-
-# ------------------------------------------------------------------------------------------------ search
-
-
-
-
-
-
-
-
-# ------------------------------------------------------------------------------------------------ synthesis
-
-
-
-
-
-

@@ -16,41 +16,22 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-
-from ..campaigns import CampaignError, campaign_close, campaign_create, campaign_start_generation
-from jobs.services import BrokerUnavailable
-from ..metrics import campaign_metrics
-from ..models import Campaign, Item, Judgment
-from core.roles import is_analyst
-from . import export, filters
+from core.api.configs import validate_body
 from core.api.errors import Conflict, ServiceUnavailable, error_responses
+from core.api.filters import parse_query
 from core.api.pagination import JudgmentCursorPagination, StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst, ReadsOwnJudgmentsOrAll
-from .serializers import (
-    CampaignCreateSerializer,
-    CampaignDetailSerializer,
-    CampaignSerializer,
-    ItemSerializer,
-    JudgmentSerializer,
-    OwnJudgmentSerializer,
-)
 from core.api.throttles import ThrottleRefusedRequestsMixin
+from core.roles import is_analyst
+from jobs.services import BrokerUnavailable
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+from ..campaigns import CampaignError, campaign_close, campaign_create, campaign_start_generation
+from ..configs import CampaignConfig, CampaignCreateRequest
+from ..models import Campaign, Item, Judgment
+from ..selectors import campaign_metrics
+from . import export, filters
+from .serializers import (CampaignDetailSerializer, CampaignSerializer, ItemSerializer, JudgmentSerializer,
+                          OwnJudgmentSerializer)
 
 
 # ------------------------------------------------------------------------------------------- SBS campaigns
@@ -89,7 +70,7 @@ PROGRESS_EXAMPLE = {
         description="Creates the campaign and, unless `generate` is false, starts the background job that samples "
                     "the queries and freezes both result lists (watch it at /api/jobs/{generation_job}/). "
                     "Both versions must be on the same data set and, to generate, be ready.",
-        request=CampaignCreateSerializer,
+        request=CampaignCreateRequest,
         responses={201: CampaignSerializer, **error_responses(400, 401, 403, 503)},
         examples=[
             OpenApiExample("Tail queries, 3 judgments each", request_only=True, value={
@@ -111,22 +92,17 @@ class CampaignViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, vie
     def get_serializer_class(self):
         if self.action == "retrieve":
             return CampaignDetailSerializer
-        if self.action == "create":
-            return CampaignCreateSerializer
         return CampaignSerializer
 
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "list":
-            queryset = filters.filter_campaigns(queryset, **filters.parse_query(filters.CampaignFilter, self.request))
+            queryset = filters.filter_campaigns(queryset, **parse_query(filters.CampaignFilter, self.request))
         return queryset
 
     def create(self, request, *args, **kwargs):
-        serializer = CampaignCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
-        generate = fields.pop("generate")
-        campaign = create_campaign(fields=fields, generate=generate, user=request.user)
+        body = validate_body(CampaignCreateRequest, request.data)
+        campaign = create_campaign(config=body.campaign_config(), generate=body.generate, user=request.user)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -167,18 +143,18 @@ class CampaignViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, vie
     )
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
-        return Response(campaign_metrics(self.get_object()))
+        return Response(campaign_metrics(campaign=self.get_object()))
 
 
-def create_campaign(*, fields: dict, generate: bool, user) -> Campaign:
+def create_campaign(*, config: CampaignConfig, generate: bool, user) -> Campaign:
     """The API's create: the service's own errors become 400s, a down broker a 503 (the draft stays)."""
     try:
         with transaction.atomic():
-            campaign = campaign_create(**fields, user=user)
+            campaign = campaign_create(config=config, user=user)
     except CampaignError as exc:
-        raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        raise exceptions.ValidationError({exc.field or "non_field_errors": [str(exc)]}) from exc
     except IntegrityError as exc:
-        raise Conflict(f"A campaign named {fields['name']!r} already exists.") from exc
+        raise Conflict(f"A campaign named {config.name!r} already exists.") from exc
     if generate:
         try:
             campaign_start_generation(campaign=campaign, user=user)
@@ -231,7 +207,7 @@ class ItemViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "list":
-            queryset = filters.filter_items(queryset, **filters.parse_query(filters.ItemFilter, self.request))
+            queryset = filters.filter_items(queryset, **parse_query(filters.ItemFilter, self.request))
         return queryset
 
 
@@ -291,7 +267,7 @@ class JudgmentViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSe
         return JudgmentSerializer if is_analyst(self.request.user) else OwnJudgmentSerializer
 
     def get_queryset(self):
-        params = filters.parse_query(filters.JudgmentFilter, self.request) if self.action == "list" else {}
+        params = parse_query(filters.JudgmentFilter, self.request) if self.action == "list" else {}
         judgments = judgments_visible_to(user=self.request.user, params=params)
         return judgments.select_related(
             "item__query", "campaign__system_a", "campaign__system_b", "annotator"
@@ -338,7 +314,7 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
         tags=["judgments"],
     )
     def get(self, request):
-        params = filters.parse_query(filters.ExportFilter, request)
+        params = parse_query(filters.ExportFilter, request)
         file_format = params.pop("format", "csv")
         judgments = filters.filter_judgments(Judgment.objects.all(), **params)
         write_chunks, content_type = export.FORMATS[file_format]
@@ -347,22 +323,3 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
         response["Content-Disposition"] = f'attachment; filename="judgments-{scope}.{file_format}"'
         response["Cache-Control"] = "no-store"
         return response
-
-
-# ------------------------------------------------------------------------------------------------ search
-
-
-
-
-
-
-# ------------------------------------------------------------------------------------------------ synthesis
-
-
-
-
-
-
-
-
-

@@ -15,7 +15,7 @@ Only regular items count (controls have no G/S/B result). On the items both judg
   quadratic-weighted κ between the judge's preference and the human median on the 5-point scale.
 - A confusion table of the human majority (rows) against the judge (columns), in the order G, S, B.
 
-`campaign_agreement(campaign=...)` and `predicted_outcome(campaign=...)` load a campaign's rows; the human side is
+`campaign_agreement(campaign=...)` and `predicted_outcomes(campaigns=...)` load campaigns' rows; the human side is
 `selectors.campaign_ratings`, which reads human `Judgment` rows only.
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ import math
 import statistics
 from collections import defaultdict
 
-from sbsapp.metrics import BOOTSTRAP_SAMPLES, Rating, gsb_summary, majority_verdicts, sign
+from sbsapp.metrics import (ALPHA, BOOTSTRAP_SAMPLES, Rating, delta_gsb, gsb_summary, majority_verdicts, sign,
+                            sign_test_p)
 from sbsapp.models import AutoJudgment, Campaign
 
 VERDICTS = (1, 0, -1)  # G (B better), S, B (A better): the order of the confusion table
@@ -146,19 +147,29 @@ def campaign_agreement(*, campaign: Campaign, judge: str | None = None) -> dict 
             "judge": f"{chosen['judge_kind']}:{chosen['judge_name']}", **result}
 
 
-def predicted_outcome(*, campaign: Campaign) -> dict | None:
-    """What the most recent judge predicts for the whole campaign: its ΔGSB with CI and a plain verdict."""
-    chosen = pick_judge(campaign=campaign)
-    if chosen is None:
-        return None
-    auto = [r for r in auto_ratings(campaign=campaign, judge_kind=chosen["judge_kind"],
-                                    judge_name=chosen["judge_name"]) if r.kind == "regular"]
-    summary = gsb_summary(auto, seed=campaign.seed)
-    low, high = summary["ci_low"], summary["ci_high"]
-    if low is not None and low > 0:
-        verdict = "B better"
-    elif high is not None and high < 0:
-        verdict = "A better"
-    else:
-        verdict = "no clear difference"
-    return {"judge": f"{chosen['judge_kind']}:{chosen['judge_name']}", "verdict": verdict, **summary}
+def predicted_outcomes(*, campaigns: list[Campaign]) -> dict[int, dict]:
+    """What the most recent judge of each campaign predicts, for the campaign list: its G/S/B, ΔGSB and the sign
+    test over queries (one verdict per query) with a plain verdict. One query for all campaigns and no bootstrap:
+    the CI is on the dashboard. Campaigns no judge has judged are left out."""
+    from django.db.models import Count, Max, Q
+
+    rows = (AutoJudgment.objects.filter(campaign__in=campaigns, item__is_active=True, item__kind="regular")
+            .values("campaign_id", "judge_kind", "judge_name")
+            .annotate(last=Max("created_at"), good=Count("pk", filter=Q(preference__gt=0)),
+                      same=Count("pk", filter=Q(preference=0)), bad=Count("pk", filter=Q(preference__lt=0)))
+            .order_by("campaign_id", "-last", "judge_kind", "judge_name"))
+    latest: dict[int, dict] = {}
+    for row in rows:
+        latest.setdefault(row["campaign_id"], row)
+    outcomes = {}
+    for campaign_id, row in latest.items():
+        good, same, bad = row["good"], row["same"], row["bad"]
+        p_value = sign_test_p(good, bad)  # a judge gives one verdict per query: its G/S/B are query wins/ties/losses
+        significant = p_value is not None and p_value < ALPHA
+        outcomes[campaign_id] = {
+            "judge": f"{row['judge_kind']}:{row['judge_name']}",
+            "verdict": ("B better" if good > bad else "A better") if significant else "no clear difference",
+            "good": good, "same": same, "bad": bad, "queries": good + same + bad,
+            "delta_gsb": delta_gsb(good, same, bad), "sign_test_p": p_value,
+        }
+    return outcomes

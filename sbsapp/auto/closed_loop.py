@@ -15,7 +15,7 @@ Marks on a query that has any `test` label in the data set never become training
 evaluation only, and a human mark on such a query would leak them into training.
 
 The retraining job writes the pairs to a JSONL file and runs the synthesis app's judge training
-(`synthesis.services.judge_training_work`) for a new `JudgeVersion` with the old version's hyper-parameters, the
+(`synthesis.judging.training.judge_training_work`) for a new `JudgeVersion` with the old version's hyper-parameters, the
 pairs as its extra labelled examples (training side only) and the old version scored on the same validation set,
 so the new version records its validation AUC next to the old one's. The new version is an ordinary ready judge:
 a synthesis job can name it as its `judge_version_id`.
@@ -25,52 +25,31 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.artifacts import artifact_path
+from core.configs import ConfigInvalid, validate_config
 from jobs.registry import job_kind
 from jobs.services import JobContext, job_start
 from sbsapp.metrics import Rating, control_correct
 from jobs.models import Job
 from sbsapp.models import Campaign, Judgment
 
+from .configs import ClosedLoopConfig, MarkWeighting
+
 JOB_KIND = "judge_from_sbs"
 MAX_GRADE = 3
-# What `synthesis.services.judge_version_start` uses when a base judge records no hyper-parameters of its own.
+# What `synthesis.judging.training.judge_version_start` uses when a base judge records no hyper-parameters of its own.
 DEFAULT_JUDGE_HYPERPARAMS = {"epochs": 1, "batch_size": 32, "learning_rate": 2e-5, "negatives_per_positive": 3,
                              "validation_share": 0.1, "max_examples": None, "seed": 13, "fields": None}
 
 
 class ClosedLoopError(ValueError):
     """A retraining that cannot be started; the message is shown to the user as is."""
-
-
-@dataclass(frozen=True)
-class MarkWeighting:
-    """How much each annotator's marks count (see the module docstring)."""
-
-    pass_accuracy: float = 0.7
-    failed_weight: float = 0.1
-    min_controls: int = 3
-    min_pair_weight: float = 0.3
-    max_pair_weight: float = 1.0
-
-    def __post_init__(self):
-        problems = []
-        if not 0 <= self.pass_accuracy <= 1:
-            problems.append("pass_accuracy must be in [0, 1]")
-        if not 0 <= self.failed_weight <= 1:
-            problems.append("failed_weight must be in [0, 1]")
-        if self.min_controls < 1:
-            problems.append("min_controls must be at least 1")
-        if self.min_pair_weight < 0 or self.max_pair_weight <= 0:
-            problems.append("min_pair_weight must be >= 0 and max_pair_weight > 0")
-        if problems:
-            raise ClosedLoopError("Invalid mark weighting: " + "; ".join(problems) + ".")
 
 
 @dataclass(frozen=True)
@@ -205,13 +184,13 @@ def sbs_labelled_pairs(*, campaigns: Sequence[Campaign], weighting: MarkWeightin
             for q in sorted(qualities.values(), key=lambda q: str(q.annotator))
         ],
         "failed_annotators": sum(1 for q in qualities.values() if q.failed),
-        "weighting": asdict(weighting),
+        "weighting": weighting.as_dict(),
     }
     return pairs, report
 
 
 def write_pairs(*, pairs: Sequence[LabelledPair], path: Path) -> Path:
-    """The pairs as the JSONL of extra labelled examples `synthesis.judges.read_extra_examples` reads."""
+    """The pairs as the JSONL of extra labelled examples `synthesis.judging.examples.read_extra_examples` reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         for pair in pairs:
@@ -223,29 +202,40 @@ def write_pairs(*, pairs: Sequence[LabelledPair], path: Path) -> Path:
 # ------------------------------------------------------------------------------------------------------- the job
 
 
-def closed_loop_start(*, campaigns: Sequence[Campaign], base_judge, name: str = "",
-                      weighting: MarkWeighting | None = None, user=None) -> Job:
-    """Queue the job that retrains `base_judge` with the campaigns' marks as extra labelled pairs."""
+def closed_loop_start(*, campaigns: Sequence[Campaign] = (), base_judge=None, name: str = "",
+                      weighting: MarkWeighting | None = None, user=None, config: ClosedLoopConfig | None = None) -> Job:
+    """Queue the job that retrains `base_judge` with the campaigns' marks as extra labelled pairs.
+
+    The retraining is a `ClosedLoopConfig` (the form's), or its parts as keywords (campaigns and a judge version).
+    """
     from synthesis.models import JudgeVersion
 
-    weighting = weighting or MarkWeighting()
-    campaigns = list(campaigns)
-    if not campaigns:
-        raise ClosedLoopError("Choose at least one campaign whose marks to learn from.")
+    if config is None:
+        campaigns = list(campaigns)
+        if not campaigns:
+            raise ClosedLoopError("Choose at least one campaign whose marks to learn from.")
+        if base_judge is None:
+            raise ClosedLoopError("Choose a ready judge version to improve (train one on the synthesis page first).")
+        config = {"campaign_ids": [campaign.pk for campaign in campaigns], "base_judge_version_id": base_judge.pk,
+                  "name": name, "weighting": (weighting or MarkWeighting()).as_dict()}
+    try:
+        config = validate_config(ClosedLoopConfig, config if isinstance(config, dict) else config.as_dict())
+    except ConfigInvalid as exc:
+        raise ClosedLoopError(str(exc)) from None
+    if base_judge is None or base_judge.pk != config.base_judge_version_id:
+        base_judge = JudgeVersion.objects.filter(pk=config.base_judge_version_id).first()
+    campaigns = list(Campaign.objects.filter(pk__in=config.campaign_ids).select_related("system_a"))
     if base_judge is None or base_judge.status != JudgeVersion.Status.READY:
         raise ClosedLoopError("Choose a ready judge version to improve (train one on the synthesis page first).")
     if any(campaign.system_a.dataset_id != base_judge.dataset_id for campaign in campaigns):
         raise ClosedLoopError(f"Judge {base_judge.name} was trained on another data set than these campaigns.")
-    name = name or slugify(f"{base_judge.name}-sbs-{timezone.now():%Y%m%d-%H%M%S}")[:100]
-    if slugify(name) != name:
-        raise ClosedLoopError(f"Judge name {name!r} must be a slug (lower-case letters, digits, - and _).")
-    if JudgeVersion.objects.filter(name=name).exists():
-        raise ClosedLoopError(f"A judge version named {name!r} already exists.")
+    if not config.name:
+        config.name = slugify(f"{base_judge.name}-sbs-{timezone.now():%Y%m%d-%H%M%S}")[:100]
+    if JudgeVersion.objects.filter(name=config.name).exists():
+        raise ClosedLoopError(f"A judge version named {config.name!r} already exists.")
     if not Judgment.objects.filter(campaign__in=campaigns, skipped=False).exclude(marks={}).exists():
         raise ClosedLoopError("These campaigns have no per-product relevance marks yet.")
-    config = {"campaign_ids": [campaign.pk for campaign in campaigns], "base_judge_version_id": base_judge.pk,
-              "name": name, "weighting": asdict(weighting)}
-    return job_start(kind=JOB_KIND, config=config, user=user)
+    return job_start(kind=JOB_KIND, config=config.as_dict(), user=user)
 
 
 @job_kind(JOB_KIND, queue="ml", title="Retrain the judge from SBS marks",
@@ -253,23 +243,22 @@ def closed_loop_start(*, campaigns: Sequence[Campaign], base_judge, name: str = 
 def closed_loop_work(ctx: JobContext) -> dict:
     """Marks -> labelled pairs -> a new judge version trained with them, validated next to the old one."""
     from synthesis.models import JudgeVersion
-    from synthesis.services import judge_training_work
+    from synthesis.judging.training import judge_training_work
 
-    config = ctx.config
-    base = JudgeVersion.objects.select_related("dataset").get(pk=config["base_judge_version_id"])
-    campaigns = list(Campaign.objects.filter(pk__in=config["campaign_ids"]).select_related("system_a"))
+    config = validate_config(ClosedLoopConfig, ctx.config)
+    base = JudgeVersion.objects.select_related("dataset").get(pk=config.base_judge_version_id)
+    campaigns = list(Campaign.objects.filter(pk__in=config.campaign_ids).select_related("system_a"))
     ctx.stage("collecting SBS marks")
-    pairs, report = sbs_labelled_pairs(campaigns=campaigns, weighting=MarkWeighting(**config["weighting"]))
+    pairs, report = sbs_labelled_pairs(campaigns=campaigns, weighting=config.weighting)
     ctx.log(f"{report['marks']} marks, {report['marks_on_test_queries']} on test queries left out, "
             f"{report['failed_annotators']} annotators failing controls, {len(pairs)} labelled pairs")
     if not pairs:
         raise ClosedLoopError("No usable marks: every mark was on a test query or carried too little weight.")
-    folder = Path(settings.ARTIFACT_ROOT) / "closed_loop" / config["name"]
-    path = write_pairs(pairs=pairs, path=folder / "sbs_pairs.jsonl")
-    version = JudgeVersion.objects.filter(name=config["name"]).first()
+    path = write_pairs(pairs=pairs, path=artifact_path("closed_loop", config.name, "sbs_pairs.jsonl"))
+    version = JudgeVersion.objects.filter(name=config.name).first()
     if version is None:
         version = JudgeVersion.objects.create(
-            dataset=base.dataset, name=config["name"], base_model=base.base_model, job=ctx.job,
+            dataset=base.dataset, name=config.name, base_model=base.base_model, job=ctx.job,
             hyperparams={**DEFAULT_JUDGE_HYPERPARAMS, **base.hyperparams, "extra_examples_path": str(path),
                          "compare_with_judge_version_id": base.pk},
             manifest={"sbs": report}, created_by=ctx.job.created_by)
@@ -277,7 +266,8 @@ def closed_loop_work(ctx: JobContext) -> dict:
         return closed_loop_result(version=version, base=base, report=report)
     else:
         JudgeVersion.objects.filter(pk=version.pk).update(status=JudgeVersion.Status.TRAINING)
-    ctx.job.config = {**config, "judge_version_id": version.pk}
+    config.judge_version_id = version.pk
+    ctx.job.config = config.as_dict()
     Job.objects.filter(pk=ctx.job.pk).update(config=ctx.job.config)
     judge_training_work(ctx)
     version.refresh_from_db()

@@ -1,11 +1,14 @@
-"""Forms of the automatic SBS and closed-loop pages (validation only; `auto_sbs` and `closed_loop` do the work)."""
+"""Forms of the automatic SBS and closed-loop pages (validation only; `sbs` and `closed_loop` do the work).
+
+Their settings and limits are the typed configs' (`configs.py`); the forms add the model choices."""
 from __future__ import annotations
 
 from django import forms
 
-from .sbs import DEFAULT_STRONG_BAND, DEFAULT_TIE_BAND
-from .closed_loop import MarkWeighting
+from core.configs import ConfigForm, ConfigInvalid, config_form_fields, validate_config
 from sbsapp.models import AutoJudgment, Campaign
+
+from .configs import AutoSBSConfig, ClosedLoopConfig, MarkWeighting
 
 
 def ready_judges(*, dataset_id: int | None = None):
@@ -15,49 +18,63 @@ def ready_judges(*, dataset_id: int | None = None):
     return judges.filter(dataset_id=dataset_id) if dataset_id is not None else judges
 
 
-class AutoSBSForm(forms.Form):
+class AutoSBSForm(ConfigForm):
+    config_class = AutoSBSConfig
+    exclude_config_fields = ("campaign_id", "judge_version_id", "seed", "device")
+    field_order = ["judge_kind", "judge_version", "tie_band", "strong_band", "llm_model"]
+
     judge_kind = forms.ChoiceField(choices=AutoJudgment.Kind.choices, initial=AutoJudgment.Kind.DCG, label="Judge")
     judge_version = forms.ModelChoiceField(queryset=ready_judges().none(), required=False,
-                                           help_text="The relevance judge scoring every product (DCG judge).")
-    tie_band = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_TIE_BAND,
-                                help_text="|normalised DCG difference| below this: about the same.")
-    strong_band = forms.FloatField(min_value=0, max_value=1, initial=DEFAULT_STRONG_BAND,
-                                   help_text="At or above this: much better.")
-    llm_model = forms.CharField(required=False, max_length=200, label="LLM model",
-                                help_text="LLM judge: the endpoint's model name (empty: OPENAI_MODEL).")
+                                           help_text=AutoSBSConfig.model_fields["judge_version_id"].description)
 
     def __init__(self, *args, campaign: Campaign, **kwargs):
         super().__init__(*args, **kwargs)
+        self.order_fields(self.field_order)
+        self.campaign = campaign
         judges = ready_judges(dataset_id=campaign.system_a.dataset_id)
         self.fields["judge_version"].queryset = judges
         self.fields["judge_version"].initial = judges.order_by("-created_at").first()
 
-    def clean(self):
-        data = super().clean()
-        if data.get("judge_kind") == AutoJudgment.Kind.DCG and not data.get("judge_version"):
-            self.add_error("judge_version", "Choose a trained judge version (or use the LLM judge).")
-        if (data.get("tie_band") or 0) > (data.get("strong_band") or 0):
-            self.add_error("strong_band", "The strong band must be at least the tie band.")
-        return data
+    def config_data(self, cleaned: dict) -> dict:
+        version = cleaned.get("judge_version")
+        return {**super().config_data(cleaned), "campaign_id": self.campaign.pk,
+                "judge_version_id": version.pk if version is not None else None}
 
 
-class RetrainJudgeForm(forms.Form):
+class RetrainJudgeForm(ConfigForm):
+    """The closed loop's form: `ClosedLoopConfig` with its `MarkWeighting` fields shown flat."""
+
+    config_class = ClosedLoopConfig
+    exclude_config_fields = ("campaign_ids", "base_judge_version_id", "judge_version_id")
+    field_order = ["campaigns", "base_judge", "name", *MarkWeighting.model_fields]
+
     campaigns = forms.ModelMultipleChoiceField(
         queryset=Campaign.objects.filter(status__in=[Campaign.Status.ACTIVE, Campaign.Status.CLOSED]),
-        help_text="Campaigns whose per-product marks become labelled pairs (one data set).")
+        help_text=ClosedLoopConfig.model_fields["campaign_ids"].description + " (one data set)")
     base_judge = forms.ModelChoiceField(queryset=ready_judges(), label="Judge to improve",
                                         help_text="The new version keeps its settings and is validated beside it.")
-    name = forms.SlugField(required=False, max_length=100, help_text="Empty: <judge>-sbs-<time>.")
-    pass_accuracy = forms.FloatField(min_value=0, max_value=1, initial=MarkWeighting.pass_accuracy,
-                                     help_text="Control accuracy below this fails an annotator.")
-    failed_weight = forms.FloatField(min_value=0, max_value=1, initial=MarkWeighting.failed_weight,
-                                     help_text="Multiplier on the marks of annotators who fail (0 drops them).")
-    min_controls = forms.IntegerField(min_value=1, initial=MarkWeighting.min_controls,
-                                      help_text="Controls judged before an annotator can fail.")
-    min_pair_weight = forms.FloatField(min_value=0, initial=MarkWeighting.min_pair_weight,
-                                       help_text="Pairs whose winning grade has less vote weight are dropped.")
+    name = forms.SlugField(required=False, help_text="Empty: <judge>-sbs-<time>.")
 
-    def weighting(self) -> MarkWeighting:
-        data = self.cleaned_data
-        return MarkWeighting(pass_accuracy=data["pass_accuracy"], failed_weight=data["failed_weight"],
-                             min_controls=data["min_controls"], min_pair_weight=data["min_pair_weight"])
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field_name, field in config_form_fields(MarkWeighting).items():
+            self.fields.setdefault(field_name, field)
+        self.order_fields(self.field_order)
+
+    def weighting_data(self, cleaned: dict) -> dict:
+        return {name: cleaned[name] for name in MarkWeighting.model_fields if cleaned.get(name) is not None}
+
+    def clean(self):
+        cleaned = forms.Form.clean(self)
+        if not self.errors:  # the weighting's own errors go to its fields (nested, the config names them "weighting")
+            try:
+                validate_config(MarkWeighting, self.weighting_data(cleaned))
+            except ConfigInvalid as exc:
+                for field, messages in exc.errors.items():
+                    for message in messages:
+                        self.add_error(field if field in self.fields else None, message)
+        return super().clean()
+
+    def config_data(self, cleaned: dict) -> dict:
+        return {**super().config_data(cleaned), "campaign_ids": [campaign.pk for campaign in cleaned["campaigns"]],
+                "base_judge_version_id": cleaned["base_judge"].pk, "weighting": self.weighting_data(cleaned)}

@@ -21,7 +21,6 @@ are written under the (item, judge) unique constraint, so a re-run never duplica
 """
 from __future__ import annotations
 
-import html
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -30,15 +29,16 @@ from typing import Protocol
 
 from django.conf import settings
 
+from core.configs import ConfigInvalid, validate_config
 from jobs.registry import job_kind
 from jobs.services import JobContext, job_start
 from sbsapp.judging import preference_toward_b
 from jobs.models import Job
 from sbsapp.models import AutoJudgment, Campaign, Item
 
+from .configs import DEFAULT_STRONG_BAND, DEFAULT_TIE_BAND, AutoSBSConfig
+
 JOB_KIND = "auto_sbs"
-DEFAULT_TIE_BAND = 0.05
-DEFAULT_STRONG_BAND = 0.25
 CHUNK_SIZE = 16
 LLM_MAX_PRODUCTS = 10
 LLM_DESCRIPTION_CHARS = 160
@@ -149,20 +149,20 @@ LLM_SCALE = ("Answer with one digit only: 1 = left much better, 2 = left better,
 def list_as_text(products: Sequence[dict], *, limit: int = LLM_MAX_PRODUCTS) -> str:
     lines = []
     for rank, product in enumerate(products[:limit], start=1):
-        parts = [html.unescape(str(product.get("title") or ""))]
+        parts = [str(product.get("title") or "")]  # catalogue text is decoded once, at import
         for key in ("brand", "category"):
             if product.get(key):
-                parts.append(f"{key}: {html.unescape(str(product[key]))}")
+                parts.append(f"{key}: {product[key]}")
         if product.get("price"):
             parts.append(f"price: {product['price']}")
         if product.get("description"):
-            parts.append(html.unescape(str(product["description"]))[:LLM_DESCRIPTION_CHARS])
+            parts.append(str(product["description"])[:LLM_DESCRIPTION_CHARS])
         lines.append(f"{rank}. " + " | ".join(parts))
     return "\n".join(lines) or "(no results)"
 
 
 def comparison_messages(comparison: Comparison) -> list[dict]:
-    user = (f"Query: {html.unescape(comparison.query)}\n\nLeft list:\n{list_as_text(comparison.left)}\n\n"
+    user = (f"Query: {comparison.query}\n\nLeft list:\n{list_as_text(comparison.left)}\n\n"
             f"Right list:\n{list_as_text(comparison.right)}\n\n{LLM_SCALE}")
     return [{"role": "system", "content": LLM_SYSTEM}, {"role": "user", "content": user}]
 
@@ -252,68 +252,69 @@ def dcg_judge_name(*, judge_version, tie_band: float, strong_band: float) -> str
     return f"{judge_version.name} (tie {tie_band:g}, strong {strong_band:g})"
 
 
-def build_list_judge(*, campaign: Campaign, config: dict):
+def build_list_judge(*, campaign: Campaign, config: AutoSBSConfig):
     """The list judge a job config names, with the JudgeVersion it uses (None for the LLM)."""
-    kind = config["judge_kind"]
-    if kind == AutoJudgment.Kind.DCG:
-        from synthesis.judges import load_judge
+    if config.judge_kind == AutoJudgment.Kind.DCG:
+        from synthesis.judging.judges import load_judge, product_judge
         from synthesis.models import JudgeVersion
-        from synthesis.services import product_judge
 
-        version = JudgeVersion.objects.get(pk=config["judge_version_id"])
-        judge = load_judge(judge_version=version, device=config.get("device", "auto"))
-        tie, strong = config["tie_band"], config["strong_band"]
+        version = JudgeVersion.objects.get(pk=config.judge_version_id)
+        judge = load_judge(judge_version=version, device=config.device)
+        tie, strong = config.tie_band, config.strong_band
         return RelevanceDCGJudge(
             score_products=product_judge(judge, fields=version.hyperparams.get("fields")),
             name=dcg_judge_name(judge_version=version, tie_band=tie, strong_band=strong),
             k=campaign.k, tie_band=tie, strong_band=strong,
         ), version
-    if kind == AutoJudgment.Kind.LLM:
-        from core.llm import chat_client_from_settings
+    from core.llm import chat_client_from_settings
 
-        return LLMListJudge(client=chat_client_from_settings(model=config.get("llm_model", ""))), None
-    raise AutoSBSError(f"Unknown judge kind {kind!r}; choose one of {', '.join(AutoJudgment.Kind.values)}.")
+    return LLMListJudge(client=chat_client_from_settings(model=config.llm_model)), None
 
 
-def auto_sbs_start(*, campaign: Campaign, judge_kind: str, judge_version=None, llm_model: str = "",
-                   tie_band: float = DEFAULT_TIE_BAND, strong_band: float = DEFAULT_STRONG_BAND,
-                   seed: int | None = None, user=None) -> Job:
-    """Validate and queue an automatic SBS run over a campaign's items."""
+def auto_sbs_start(*, campaign: Campaign, judge_version=None, user=None, config: AutoSBSConfig | None = None,
+                   **fields) -> Job:
+    """Validate and queue an automatic SBS run over a campaign's items.
+
+    The run is an `AutoSBSConfig` (the start form's), or its fields as keywords (`judge_kind=`, `tie_band=`,
+    ...; `judge_version=` a JudgeVersion).
+    """
+    from synthesis.models import JudgeVersion
+
+    data = config.as_dict() if config is not None else {
+        "judge_version_id": judge_version.pk if judge_version is not None else None, **fields}
+    try:
+        config = validate_config(AutoSBSConfig, {**data, "campaign_id": campaign.pk})
+    except ConfigInvalid as exc:
+        raise AutoSBSError(str(exc)) from None
     if campaign.status not in (Campaign.Status.ACTIVE, Campaign.Status.CLOSED):
         raise AutoSBSError("Generate the campaign's items first: only an active or closed campaign can be judged.")
     if not Item.objects.filter(campaign=campaign, is_active=True).exists():
         raise AutoSBSError("The campaign has no active item to judge.")
     if active_auto_job(campaign=campaign) is not None:
         raise AutoSBSError("An automatic SBS run is already going for this campaign.")
-    config: dict = {"campaign_id": campaign.pk, "judge_kind": judge_kind, "seed": seed}
-    if judge_kind == AutoJudgment.Kind.DCG:
-        if judge_version is None:
+    if config.judge_kind == AutoJudgment.Kind.DCG:
+        version = JudgeVersion.objects.filter(pk=config.judge_version_id).first()
+        if version is None:
             raise AutoSBSError("Choose a trained relevance judge version.")
-        if judge_version.status != "ready":
-            raise AutoSBSError(f"Judge version {judge_version.name} is {judge_version.status}, not ready.")
-        if judge_version.dataset_id != campaign.system_a.dataset_id:
-            raise AutoSBSError(f"Judge version {judge_version.name} was trained on another data set.")
-        if not 0 <= tie_band <= strong_band <= 1:
-            raise AutoSBSError("Bands must satisfy 0 <= tie band <= strong band <= 1.")
-        config.update(judge_version_id=judge_version.pk, tie_band=float(tie_band), strong_band=float(strong_band))
-    elif judge_kind == AutoJudgment.Kind.LLM:
+        if version.status != JudgeVersion.Status.READY:
+            raise AutoSBSError(f"Judge version {version.name} is {version.status}, not ready.")
+        if version.dataset_id != campaign.system_a.dataset_id:
+            raise AutoSBSError(f"Judge version {version.name} was trained on another data set.")
+    else:
         if not settings.OPENAI_BASE_URL:
             raise AutoSBSError("The LLM judge needs an OpenAI-compatible endpoint (OPENAI_BASE_URL in the settings).")
-        if not (llm_model or settings.OPENAI_MODEL):
+        if not (config.llm_model or settings.OPENAI_MODEL):
             raise AutoSBSError("The LLM judge needs a model name (OPENAI_MODEL in the settings, or enter one).")
-        config["llm_model"] = llm_model
-    else:
-        raise AutoSBSError(f"Unknown judge kind {judge_kind!r}; choose one of {', '.join(AutoJudgment.Kind.values)}.")
-    return job_start(kind=JOB_KIND, config=config, user=user)
+    return job_start(kind=JOB_KIND, config=config.as_dict(), user=user)
 
 
 @job_kind(JOB_KIND, queue="ml", title="Automatic SBS", legacy_task_names=("sbsapp.tasks.ml_auto_sbs",))
 def auto_sbs_work(ctx: JobContext) -> dict:
-    campaign = Campaign.objects.select_related("system_a").get(pk=ctx.config["campaign_id"])
+    config = validate_config(AutoSBSConfig, ctx.config)
+    campaign = Campaign.objects.select_related("system_a").get(pk=config.campaign_id)
     ctx.stage("loading the judge")
-    list_judge, version = build_list_judge(campaign=campaign, config=ctx.config)
-    seed = ctx.config.get("seed")
-    rng = random.Random(seed) if seed is not None else random.SystemRandom()
+    list_judge, version = build_list_judge(campaign=campaign, config=config)
+    rng = random.Random(config.seed) if config.seed is not None else random.SystemRandom()
     ctx.stage("judging items", total=Item.objects.filter(campaign=campaign, is_active=True).count())
     result = judge_campaign(campaign=campaign, list_judge=list_judge, rng=rng, judge_version=version, job=ctx.job,
                             on_progress=ctx.progress)

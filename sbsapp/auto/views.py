@@ -3,11 +3,7 @@ with the humans (a dashboard section, refreshed by htmx while the run is going),
 from SBS marks with the old and new validation AUC side by side."""
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -20,24 +16,11 @@ from .closed_loop import ClosedLoopError, closed_loop_jobs, closed_loop_start
 from jobs.services import BrokerUnavailable
 from jobs.models import Job
 from sbsapp.models import Campaign
-from core.roles import is_admin, is_analyst
+from core.roles import ADMIN, ANALYST, is_admin, role_required
 
 
-def role_required(check, message: str):
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not check(request.user):
-                return HttpResponseForbidden(message)
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
-
-
-analyst_required = role_required(is_analyst, "Only analysts can see automatic SBS results.")
-admin_required = role_required(is_admin, "Only admins can start automatic SBS runs and judge training.")
+analyst_required = role_required(ANALYST, message="Only analysts can see automatic SBS results.")
+admin_required = role_required(ADMIN, message="Only admins can start automatic SBS runs and judge training.")
 
 
 def auto_panel_context(*, campaign: Campaign, user, judge: str | None = None) -> dict:
@@ -75,11 +58,8 @@ def auto_sbs_run(request, pk: int):
         messages.error(request, "Automatic SBS not started: " + " ".join(
             str(error) for errors in form.errors.values() for error in errors))
     else:
-        data = form.cleaned_data
         try:
-            job = auto_sbs_start(campaign=campaign, judge_kind=data["judge_kind"],
-                                 judge_version=data.get("judge_version"), llm_model=data.get("llm_model") or "",
-                                 tie_band=data["tie_band"], strong_band=data["strong_band"], user=request.user)
+            job = auto_sbs_start(campaign=campaign, config=form.cleaned_data["config"], user=request.user)
             messages.success(request, f"Automatic SBS started (job #{job.pk}); the agreement table fills in below.")
         except (AutoSBSError, BrokerUnavailable) as exc:
             messages.error(request, str(exc))
@@ -94,10 +74,8 @@ def judge_retrain(request):
         "base_judge": ready_judges().order_by("-created_at").first(),
     })
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            job = closed_loop_start(campaigns=list(data["campaigns"]), base_judge=data["base_judge"],
-                                    name=data.get("name") or "", weighting=form.weighting(), user=request.user)
+            job = closed_loop_start(config=form.cleaned_data["config"], user=request.user)
         except (ClosedLoopError, BrokerUnavailable) as exc:
             form.add_error(None, str(exc))
         else:

@@ -1,19 +1,13 @@
-"""Template filters and tags of the SBS pages: plain product text, safe Markdown, number formats, home cards."""
-import html
+"""Template filters and tags of the SBS pages: safe Markdown, number formats, home cards.
 
+Catalogue text needs no filter: importers decode HTML entities once, and the templates autoescape it as usual.
+"""
 from django import template
 from django.utils.safestring import mark_safe
 
 from ..markdown_render import render_markdown
 
 register = template.Library()
-
-
-@register.filter
-def plain_text(value) -> str:
-    """Catalogue text as the shopper would read it: entities decoded (`&amp;` -> `&`), then autoescaped as usual,
-    so markup in titles is shown as text and never interpreted."""
-    return html.unescape(str(value)) if value is not None else ""
 
 
 @register.filter

@@ -11,8 +11,8 @@ Mapping to the bundle:
 - queries come from the examples (one per query_id; every row of a query must carry the same text); ESCI has no
   logs, so queries have no frequency and the importer's segment rule makes them `tail`;
 - query_type: `negation` where the sources file says `negations`, otherwise `plain`;
-- products: title, brand, description (HTML stripped); bullet points (HTML stripped), colour and locale go to
-  `attributes`.
+- products: title, brand, description (HTML stripped and entities decoded by validation, as for every format);
+  bullet points (HTML stripped here), colour and locale go to `attributes`.
 - locales: all locales by default, or only those listed. An ASIN can occur in several locales with different
   text, so product ids are `<locale>:<ASIN>` unless exactly one locale is selected, in which case they are the
   plain ASIN. Queries keep ESCI's query_id (unique across locales).
@@ -98,7 +98,7 @@ class EsciReader:
             row.fields = {
                 "product_id": self.product_key(f["product_id"], f["product_locale"]),
                 "title": f["product_title"],
-                "description": html_to_text(f.get("product_description")),
+                "description": f.get("product_description") or "",
                 "brand": f.get("product_brand") or "",
                 "attributes": {k: v for k, v in attributes.items() if v},
             }

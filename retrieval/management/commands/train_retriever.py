@@ -14,7 +14,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.configs import validate_config
+
 from retrieval.models import Dataset, RetrieverVersion
+from retrieval.versions.config import DEFAULT_SEED
 
 
 def parse_value(raw: str):
@@ -33,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=[k for k, _ in RetrieverVersion.Kind.choices], default="dense")
         parser.add_argument("--base-model", default="", help="encoder folder or HF id (default: ENCODER_MODEL or "
                                                                "the offline MiniLM)")
-        parser.add_argument("--seed", type=int, default=13)
+        parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
         parser.add_argument("--config", default="", help="config as JSON, or @path/to/config.json")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="one config option (JSON value), e.g. --set epochs=2 --set train=false")
@@ -43,7 +46,7 @@ class Command(BaseCommand):
         parser.add_argument("--background", action="store_true", help="send the job to the queue instead")
 
     def handle(self, *args, **opts):
-        from retrieval.versions import version_build, version_rebuild_index, version_start_build
+        from retrieval.versions import VersionBuildConfig, version_build, version_rebuild_index, version_start_build
 
         inline = not opts["background"]
         try:
@@ -57,12 +60,14 @@ class Command(BaseCommand):
             else:
                 if not opts["dataset"] or not opts["name"]:
                     raise CommandError("--dataset and --name are required to build a new version.")
-                dataset = Dataset.objects.filter(name=opts["dataset"]).first()
+                spec = validate_config(VersionBuildConfig, {
+                    "dataset": opts["dataset"], "name": opts["name"], "kind": opts["kind"],
+                    "base_model": opts["base_model"], "seed": opts["seed"], "config": self.config_from(opts)})
+                dataset = Dataset.objects.filter(name=spec.dataset).first()
                 if dataset is None:
-                    raise CommandError(f"No data set named {opts['dataset']!r}; import it with import_bundle first.")
-                config = self.config_from(opts)
-                version = version_build(dataset=dataset, name=opts["name"], kind=opts["kind"], config=config,
-                                        base_model=opts["base_model"], seed=opts["seed"], inline=inline)
+                    raise CommandError(f"No data set named {spec.dataset!r}; import it with import_bundle first.")
+                version = version_build(dataset=dataset, name=spec.name, kind=spec.kind, config=spec.config,
+                                        base_model=spec.base_model, seed=spec.seed, inline=inline)
                 job = version.build_job
         except CommandError:
             raise
