@@ -249,7 +249,7 @@ def main() -> None:
         for item in items:
             for user, profile_name in rng.sample(annotators, campaign.judgments_per_item):
                 verdict = simulate_judgment(item=item, grades=grades, profile=PROFILES[profile_name], rng=rng)
-                judgment = judgment_submit(item=item, annotator=user, verdict=verdict,
+                judgment = judgment_submit(require_reservation=False, item=item, annotator=user, verdict=verdict,
                                            submit_key=f"{item.pk}-{user.pk}")
                 errors[profile_name][0] += sign(judgment.preference) != sign(truth[item.pk])
                 errors[profile_name][1] += 1

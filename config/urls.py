@@ -19,5 +19,6 @@ urlpatterns = [
 ]
 
 # JSON (not HTML) 404/500 for /api/ paths; other paths keep Django's pages.
+handler400 = "core.api.errors.bad_request"
 handler404 = "core.api.errors.page_not_found"
 handler500 = "core.api.errors.server_error"

@@ -17,12 +17,15 @@ ROLES = (ANNOTATOR, ANALYST, ADMIN)
 
 
 def user_roles(user) -> set[str]:
+    """The user's roles: the role groups they belong to; a superuser has every role. `is_staff` grants none (it
+    only opens Django's admin site, where Django's own permissions apply)."""
     if not user.is_authenticated:
         return set()
     if not hasattr(user, "_role_cache"):
-        names = set(user.groups.values_list("name", flat=True)) & set(ROLES)
-        if user.is_superuser or user.is_staff:
-            names.add(ADMIN)
+        if user.is_superuser:
+            names = set(ROLES)
+        else:
+            names = set(user.groups.values_list("name", flat=True)) & set(ROLES)
         user._role_cache = names
     return user._role_cache
 

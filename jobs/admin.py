@@ -2,7 +2,7 @@
 from django.contrib import admin, messages
 
 from .models import Job
-from .services import BrokerUnavailable, job_cancel, job_retry
+from .services import BrokerUnavailable, job_cancel, job_retry_many
 
 
 @admin.register(Job)
@@ -23,10 +23,19 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected failed/cancelled jobs")
     def retry_jobs(self, request, queryset):
-        try:
-            for job in queryset:
-                job_retry(job=job)
-        except BrokerUnavailable as exc:
-            self.message_user(request, str(exc), level=messages.ERROR)
-            return
-        self.message_user(request, "Jobs sent again.")
+        retry_selected(self, request, queryset, sent_note="they resume from what they already wrote")
+
+
+def retry_selected(model_admin, request, queryset, *, sent_note: str) -> None:
+    """The admin's retry action for any job list: sends the failed/cancelled ones, names the ones it skipped."""
+    try:
+        sent, skipped = job_retry_many(queryset)
+    except BrokerUnavailable as exc:
+        model_admin.message_user(request, str(exc), level=messages.ERROR)
+        return
+    if sent:
+        model_admin.message_user(request, f"{len(sent)} job(s) sent again; {sent_note}.")
+    if skipped:
+        model_admin.message_user(
+            request, f"Skipped {len(skipped)} job(s) that are not failed or cancelled: "
+                     + ", ".join(str(job) for job in skipped) + ".", level=messages.WARNING)

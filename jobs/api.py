@@ -1,14 +1,15 @@
 """REST API of jobs: list, read and cancel background jobs of every kind."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import django_filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.configs import validate_no_body
 from core.api.errors import Conflict, error_responses
-from core.api.filters import StrictQuerySerializer, parse_query
+from core.api.filters import ListFilterBackend, StrictFilterSet
 from core.api.pagination import StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites
 from core.api.throttles import ThrottleRefusedRequestsMixin
@@ -31,17 +32,12 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class JobFilter(StrictQuerySerializer):
-    kind = serializers.CharField(required=False, max_length=64, help_text='Job kind, e.g. "synthesis".')
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
+class JobStatusFilter(StrictFilterSet):
+    status = django_filters.ChoiceFilter(choices=Job.Status.choices)
 
 
-def filter_jobs(queryset: QuerySet, *, kind: str | None = None, status: str | None = None) -> QuerySet:
-    if kind:
-        queryset = queryset.filter(kind=kind)
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+class JobFilter(JobStatusFilter):
+    kind = django_filters.CharFilter(max_length=64, help_text='Job kind, e.g. "synthesis".')
 
 
 JOB_EXAMPLE = {
@@ -58,7 +54,6 @@ JOB_EXAMPLE = {
         summary="List background jobs",
         description="Every long task (import, training, synthesis, campaign generation) is a job. Newest first. "
                     "Analysts and admins.",
-        parameters=[JobFilter],
         responses={200: JobSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
         tags=["jobs"],
@@ -76,12 +71,8 @@ class JobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [AnalystReadsAdminWrites]
     pagination_class = StandardPagination
     queryset = Job.objects.select_related("created_by")
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action == "list":
-            queryset = filter_jobs(queryset, **parse_query(JobFilter, self.request))
-        return queryset
+    filter_backends = [ListFilterBackend]
+    filterset_class = JobFilter
 
     @extend_schema(
         summary="Cancel a job (admins)",
@@ -95,6 +86,7 @@ class JobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        validate_no_body(request.data)
         return Response(JobSerializer(cancel_active_job(job=self.get_object())).data)
 
 

@@ -19,8 +19,8 @@ from .kinds import get_kind
 from .models import Job
 from .runner import JobCancelled, JobContext, run_job
 
-__all__ = ["BrokerUnavailable", "JobCancelled", "JobContext", "job_cancel", "job_retry", "job_start",
-           "resume_stale_jobs", "run_job", "send_job"]
+__all__ = ["BrokerUnavailable", "JobCancelled", "JobContext", "NotRetryable", "job_cancel", "job_retry",
+           "job_retry_many", "job_start", "resume_stale_jobs", "run_job", "send_job"]
 
 logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=2)
@@ -28,6 +28,13 @@ STALE_AFTER = timedelta(minutes=2)
 
 class BrokerUnavailable(RuntimeError):
     """The task queue could not be reached, so the job was not started."""
+
+
+class NotRetryable(ValueError):
+    """Only a failed or cancelled job can be retried; the message says why this one cannot."""
+
+
+RETRYABLE = (Job.Status.FAILED, Job.Status.CANCELLED)
 
 
 def job_start(*, kind: str, config: dict | None = None, user=None, inline: bool = False,
@@ -87,19 +94,34 @@ def job_cancel(*, job: Job) -> Job:
 
 
 def job_retry(*, job: Job) -> Job:
-    """Send a failed or cancelled job again; its task resumes from what it already wrote."""
-    if job.is_active:
-        return job
-    Job.objects.filter(pk=job.pk).update(
+    """Send a failed or cancelled job again; its task resumes from what it already wrote.
+
+    Raises `NotRetryable` for any other status: a succeeded job is not run again and an active one is already
+    queued or running (the status is claimed atomically, so two clicks send the job once)."""
+    claimed = Job.objects.filter(pk=job.pk, status__in=RETRYABLE).update(
         status=Job.Status.QUEUED, cancel_requested=False, error="", finished_at=None
     )
     job.refresh_from_db()
+    if not claimed:
+        why = "it is already queued or running" if job.is_active else "a succeeded job is not run again"
+        raise NotRetryable(f"{job} was not sent again: only failed or cancelled jobs can be retried ({why}).")
     try:
         send_job(job)
     except Exception as exc:
         Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error=f"Broker unreachable: {exc}")
         raise BrokerUnavailable(f"The task queue is not reachable: {exc}") from exc
     return job
+
+
+def job_retry_many(jobs) -> tuple[list[Job], list[Job]]:
+    """Retry each job that can be retried; returns (sent, skipped). `BrokerUnavailable` stops at the first."""
+    sent, skipped = [], []
+    for job in jobs:
+        try:
+            sent.append(job_retry(job=job))
+        except NotRetryable:
+            skipped.append(job)
+    return sent, skipped
 
 
 def resume_stale_jobs(*, stale_after: timedelta = STALE_AFTER) -> list[int]:

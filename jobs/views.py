@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from core.roles import ADMIN, ANALYST, role_required
 
 from .models import Job
-from .services import BrokerUnavailable, job_cancel, job_retry
+from .services import BrokerUnavailable, NotRetryable, job_cancel, job_retry
 
 analyst_required = role_required(ANALYST, message="Jobs are shown to analysts and admins.")
 
@@ -51,9 +51,10 @@ def job_cancel_view(request, pk: int):
 def job_retry_view(request, pk: int):
     job = get_object_or_404(Job, pk=pk)
     try:
-        job_retry(job=job)
+        job = job_retry(job=job)
         messages.success(request, f"{job} was sent again; it resumes from what it already wrote.")
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, NotRetryable) as exc:
+        job.refresh_from_db()
         messages.error(request, str(exc))
     return _back(request, job)
 

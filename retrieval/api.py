@@ -1,7 +1,7 @@
 """REST API of retrieval: retriever versions with their metrics, and search with a built version."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.errors import Conflict, error_responses
-from core.api.filters import StrictQuerySerializer, parse_query
+from core.api.filters import ListFilterBackend, StrictFilterSet
 from core.api.pagination import StandardPagination
 from core.api.permissions import IsAnalyst
 from core.api.throttles import ThrottleRefusedRequestsMixin
@@ -71,21 +71,10 @@ class SearchResultSerializer(serializers.Serializer):
     hits = SearchHitSerializer(many=True)
 
 
-class RetrieverVersionFilter(StrictQuerySerializer):
-    dataset = serializers.CharField(required=False, max_length=100, help_text="Dataset name.")
-    kind = serializers.ChoiceField(choices=RetrieverVersion.Kind.choices, required=False)
-    status = serializers.ChoiceField(choices=RetrieverVersion.Status.choices, required=False)
-
-
-def filter_retriever_versions(queryset: QuerySet, *, dataset: str | None = None, kind: str | None = None,
-                              status: str | None = None) -> QuerySet:
-    if dataset:
-        queryset = queryset.filter(dataset__name=dataset)
-    if kind:
-        queryset = queryset.filter(kind=kind)
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+class RetrieverVersionFilter(StrictFilterSet):
+    dataset = django_filters.CharFilter(field_name="dataset__name", max_length=100, help_text="Dataset name.")
+    kind = django_filters.ChoiceFilter(choices=RetrieverVersion.Kind.choices)
+    status = django_filters.ChoiceFilter(choices=RetrieverVersion.Status.choices)
 
 
 VERSION_EXAMPLE = {
@@ -102,7 +91,6 @@ VERSION_EXAMPLE = {
         summary="List retriever versions",
         description="Built (and building) retrievers with their training manifest and offline metrics. "
                     "Analysts and admins.",
-        parameters=[RetrieverVersionFilter],
         responses={200: RetrieverVersionSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[OpenApiExample("A dense treatment version", value=VERSION_EXAMPLE, response_only=True)],
         tags=["retrievers"],
@@ -121,13 +109,8 @@ class RetrieverVersionViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyMod
     pagination_class = StandardPagination
     queryset = RetrieverVersion.objects.select_related("dataset", "created_by").prefetch_related("components")
 
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action == "list":
-            queryset = filter_retriever_versions(
-                queryset, **parse_query(RetrieverVersionFilter, self.request)
-            )
-        return queryset
+    filter_backends = [ListFilterBackend]
+    filterset_class = RetrieverVersionFilter
 
     @extend_schema(
         summary="Offline metrics of a retriever version",

@@ -42,10 +42,16 @@ def default_encoder_path() -> str:
 
 
 def resolve_encoder(name_or_path: str | None = None) -> str:
-    """What `load_encoder` would load: an explicit value, else settings.ENCODER_MODEL, else the offline default."""
+    """What `load_encoder` would load: an explicit value, else settings.ENCODER_MODEL, else the offline default.
+    A shipped model's name (`all-mpnet-base-v2`, see `shipped_models`) resolves to its local folder."""
+    from .shipped_models import shipped_model_path
+
     chosen = (name_or_path or "").strip() or (getattr(settings, "ENCODER_MODEL", "") or "").strip()
     if not chosen:
         return default_encoder_path()
+    shipped = shipped_model_path(chosen)
+    if shipped is not None:
+        return str(shipped)
     expanded = os.path.expanduser(chosen)
     if os.path.isdir(expanded):
         return os.path.abspath(expanded)

@@ -86,7 +86,7 @@ def _require_ready(version: RetrieverVersion) -> None:
     if version.status != RetrieverVersion.Status.READY:
         raise VersionNotReady(
             f"Retriever version {version.name!r} is {version.status}, not ready; "
-            + ("see its error and retry the build." if version.status == "failed" else "wait for its build job.")
+            + ("see its error and retry the build." if version.status == RetrieverVersion.Status.FAILED else "wait for its build job.")
         )
 
 

@@ -172,6 +172,13 @@ def reserve(*, item: Item, annotator, now: datetime, served_at: datetime | None 
     )
 
 
+def is_served(*, item: Item, annotator, now: datetime, grace: timedelta = timedelta(0)) -> bool:
+    """Whether `item` is reserved for `annotator`: served to them and not handed on since. A reservation that
+    ran out less than `grace` ago still counts (the tab was left open a little too long), so long as the
+    annotator has not been served another item of the campaign meanwhile (that replaces the reservation)."""
+    return Reservation.objects.filter(item=item, annotator=annotator, expires_at__gt=now - grace).exists()
+
+
 def reservation_length(campaign: Campaign) -> timedelta:
     return timedelta(minutes=campaign.reservation_minutes)
 

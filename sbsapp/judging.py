@@ -37,6 +37,14 @@ class NotOpen(JudgingError):
     """The campaign is closed or the item withdrawn."""
 
 
+class NotServed(JudgingError):
+    """The item is not (or no longer) reserved for this annotator: never served to them, or a stale tab."""
+
+
+class SubmitKeyReused(JudgingError):
+    """The submit key already recorded an answer for another item (a form copied or replayed elsewhere)."""
+
+
 @dataclass
 class Verdict:
     """What the annotator entered on the judging page, in screen terms."""
@@ -54,8 +62,11 @@ def preference_toward_b(*, choice: int, b_on_left: bool) -> int:
 
 
 def judgment_submit(*, item: Item, annotator, verdict: Verdict, submit_key: str,
-                    now: datetime | None = None) -> Judgment:
-    """Record a verdict once. The same `submit_key` again returns the first judgment instead of a second one."""
+                    now: datetime | None = None, require_reservation: bool = True) -> Judgment:
+    """Record a verdict once. The same `submit_key` again returns the first judgment instead of a second one.
+
+    The item must be reserved for the annotator (served to them; see `assignment.is_served`).
+    `require_reservation=False` is for trusted offline callers only (seeding, benchmarks)."""
     validate_verdict(item=item, verdict=verdict)
     check_open(item=item)
     now = now or timezone.now()
@@ -72,28 +83,37 @@ def judgment_submit(*, item: Item, annotator, verdict: Verdict, submit_key: str,
         time_on_item_ms=time_on_item_ms(item=item, annotator=annotator, now=now),
         submit_key=submit_key,
     )
-    return record(judgment=judgment, counts=True)
+    return record(judgment=judgment, counts=True, served_at=now if require_reservation else None)
 
 
 def judgment_skip(*, item: Item, annotator, submit_key: str, comment: str = "",
-                  now: datetime | None = None) -> Judgment:
-    """The annotator passes on an item: it is not served to them again and does not count as a judgment."""
+                  now: datetime | None = None, require_reservation: bool = True) -> Judgment:
+    """The annotator passes on an item: it is not served to them again and does not count as a judgment.
+    The item must be reserved for them, as for `judgment_submit`."""
     check_open(item=item)
+    now = now or timezone.now()
     judgment = Judgment(
         item=item, campaign_id=item.campaign_id, annotator=annotator, skipped=True, b_on_left=item.b_on_left,
         comment=comment.strip()[:COMMENT_MAX_CHARS], submit_key=submit_key,
-        time_on_item_ms=time_on_item_ms(item=item, annotator=annotator, now=now or timezone.now()),
+        time_on_item_ms=time_on_item_ms(item=item, annotator=annotator, now=now),
     )
-    return record(judgment=judgment, counts=False)
+    return record(judgment=judgment, counts=False, served_at=now if require_reservation else None)
 
 
-def record(*, judgment: Judgment, counts: bool) -> Judgment:
-    """Save a new judgment, or return the one its submit key already created (a repeated submit).
+def record(*, judgment: Judgment, counts: bool, served_at: datetime | None = None) -> Judgment:
+    """Save a new judgment, or return the one its submit key already created (a repeated submit of the same
+    item; the key used for another item is refused). `served_at`: check at that time that the item is reserved
+    for the annotator (None: no check).
 
     No look-up first: the unique (annotator, submit_key) constraint detects the repeat, so a first submit
     (the usual case) costs no extra query."""
     item = judgment.item
     try:
+        # Checked before the transaction, so that on SQLite the transaction still starts with its write.
+        if served_at is not None and not assignment.is_served(item=item, annotator=judgment.annotator,
+                                                              now=served_at, grace=UNDO_WINDOW):
+            raise NotServed("This item is not reserved for you (it was opened in another tab or its time ran "
+                            "out), so your answer was not saved. Here is your current item.")
         with transaction.atomic():
             # The conditional increment is the guard against over-judging: it cannot succeed once the item is
             # full, whatever the reservations say (a reservation may have expired and been given away).
@@ -103,12 +123,15 @@ def record(*, judgment: Judgment, counts: bool) -> Judgment:
                 raise ItemAlreadyFull("This item already has all the judgments it needs; here is another one.")
             judgment.save()
             Reservation.objects.filter(item=item, annotator=judgment.annotator).delete()
-    except (IntegrityError, ItemAlreadyFull) as exc:
+    except (IntegrityError, ItemAlreadyFull, NotServed) as exc:
         replay = Judgment.objects.filter(annotator=judgment.annotator, submit_key=judgment.submit_key).first()
-        if replay is not None:
+        if replay is not None and replay.item_id == item.pk:
             return replay  # the same form submitted again
+        if replay is not None:
+            raise SubmitKeyReused("This form was already used to answer another item, so nothing was saved; "
+                                  "reload the page and answer the item shown.") from None
         judged_before = Judgment.objects.filter(item=item, annotator=judgment.annotator).exists()
-        if isinstance(exc, IntegrityError) and judged_before:
+        if isinstance(exc, (IntegrityError, NotServed)) and judged_before:
             raise AlreadyJudged("You have already judged this item; here is the next one.") from None
         raise
     return judgment

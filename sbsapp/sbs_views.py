@@ -20,8 +20,8 @@ from .campaigns import (CampaignError, campaign_close, campaign_create, campaign
                         campaign_start_generation, item_set_gold)
 from .forms import CampaignForm, GoldForm, JudgeForm, SkipForm
 from jobs.services import BrokerUnavailable
-from .judging import (UNDO_WINDOW, AlreadyJudged, ItemAlreadyFull, JudgingError, NotOpen, judgment_skip,
-                      judgment_submit, judgment_undo)
+from .judging import (UNDO_WINDOW, AlreadyJudged, ItemAlreadyFull, JudgingError, NotOpen, NotServed,
+                      judgment_skip, judgment_submit, judgment_undo)
 from .auto.agreement import predicted_outcomes
 from .models import Campaign, Item, Judgment
 from core.roles import ADMIN, ANALYST, ANNOTATOR, is_analyst, is_annotator, role_required
@@ -207,7 +207,7 @@ def judge_submit(request, token: str):
     try:
         judgment_submit(item=item, annotator=request.user, verdict=form.verdict(),
                         submit_key=form.cleaned_data["submit_key"])
-    except (AlreadyJudged, ItemAlreadyFull, NotOpen) as exc:
+    except (AlreadyJudged, ItemAlreadyFull, NotOpen, NotServed) as exc:
         return answer_with_next(request, item.campaign, notice=str(exc))
     except JudgingError as exc:
         return answer_with_item(request, item, error=str(exc), entered=request.POST)

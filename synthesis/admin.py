@@ -6,7 +6,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs.services import BrokerUnavailable, job_cancel, job_retry
+from jobs.admin import retry_selected
+from jobs.services import BrokerUnavailable, job_cancel
 
 from .forms import JudgeTrainingForm, SynthesisJobForm
 from .judging.training import judge_training_start
@@ -81,13 +82,7 @@ class SynthesisJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume selected failed or cancelled jobs")
     def resume_jobs(self, request, queryset):
-        try:
-            for job in queryset:
-                job_retry(job=job)
-        except BrokerUnavailable as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return
-        self.message_user(request, "Resumed; done queries are skipped.")
+        retry_selected(self, request, queryset, sent_note="done queries are skipped")
 
 
 @admin.register(JudgeVersion)

@@ -1,7 +1,7 @@
 """REST API of synthesis: list, start and cancel synthesis jobs; read their curated pairs incrementally."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -13,13 +13,14 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api.configs import validate_no_body
 from core.api.errors import ServiceUnavailable, error_responses
-from core.api.filters import StrictQuerySerializer, parse_query
+from core.api.filters import BooleanFilter, FloatFilter, IntegerFilter, ListFilterBackend, StrictFilterSet
 from core.api.pagination import IncrementalCursorPagination, StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst
 from core.api.throttles import ThrottleRefusedRequestsMixin
 from core.configs import ConfigInvalid, validate_config
-from jobs.api import JOB_EXAMPLE, JobSerializer, cancel_active_job, filter_jobs
+from jobs.api import JOB_EXAMPLE, JobSerializer, JobStatusFilter, cancel_active_job
 from jobs.models import Job
 from jobs.services import BrokerUnavailable
 from synthesis.config import SynthesisConfig
@@ -71,32 +72,14 @@ def config_fields_doc(config_class) -> str:
     return "\n".join(rows)
 
 
-class SynthesisJobFilter(StrictQuerySerializer):
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
-
-
-class SyntheticPairFilter(StrictQuerySerializer):
-    job = serializers.PrimaryKeyRelatedField(queryset=Job.objects.filter(kind="synthesis"), required=False,
-                                             help_text="Synthesis job id.")
-    incremental = serializers.BooleanField(required=False, allow_null=True, default=None,
-                                           help_text="Only pairs the baseline misses (true) or finds (false).")
-    since_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1,
-                                        help_text="Only pairs with a larger id: poll with the last id you saw.")
-    min_score = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
-                                       help_text="Only pairs with at least this judge score.")
-
-
-def filter_synthetic_pairs(queryset: QuerySet, *, job: Job | None = None, incremental: bool | None = None,
-                           since_id: int | None = None, min_score: float | None = None) -> QuerySet:
-    if job is not None:
-        queryset = queryset.filter(job=job)
-    if incremental is not None:
-        queryset = queryset.filter(incremental=incremental)
-    if since_id is not None:
-        queryset = queryset.filter(pk__gt=since_id)
-    if min_score is not None:
-        queryset = queryset.filter(judge_score__gte=min_score)
-    return queryset
+class SyntheticPairFilter(StrictFilterSet):
+    job = django_filters.ModelChoiceFilter(queryset=Job.objects.filter(kind="synthesis"),
+                                           help_text="Synthesis job id.")
+    incremental = BooleanFilter(help_text="Only pairs the baseline misses (true) or finds (false).")
+    since_id = IntegerFilter(field_name="id", lookup_expr="gt", min_value=0, max_value=2**63 - 1,
+                             help_text="Only pairs with a larger id: poll with the last id you saw.")
+    min_score = FloatFilter(field_name="judge_score", lookup_expr="gte", min_value=0.0, max_value=1.0,
+                            help_text="Only pairs with at least this judge score.")
 
 
 SYNTHESIS_JOB_EXAMPLE = {
@@ -111,7 +94,6 @@ SYNTHESIS_JOB_EXAMPLE = {
         summary="List synthesis jobs",
         description="Synthesis runs (mine long-tail queries, rewrite, retrieve, judge, curate), newest first, "
                     "with their live counts. Analysts and admins.",
-        parameters=[SynthesisJobFilter],
         responses={200: SynthesisJobSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
         tags=["synthesis"],
@@ -128,12 +110,11 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin,
     permission_classes = [AnalystReadsAdminWrites]
     pagination_class = StandardPagination
     lookup_value_converter = "int"
+    filter_backends = [ListFilterBackend]
+    filterset_class = JobStatusFilter
 
     def get_queryset(self):
-        jobs = with_synthesis_counts(Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by"))
-        if self.action == "list":
-            jobs = filter_jobs(jobs, **parse_query(SynthesisJobFilter, self.request))
-        return jobs
+        return with_synthesis_counts(Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by"))
 
     @extend_schema(
         summary="Start a synthesis job (admins)",
@@ -180,6 +161,7 @@ class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin,
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        validate_no_body(request.data)
         return Response(SynthesisJobSerializer(cancel_active_job(job=self.get_object())).data)
 
 
@@ -209,7 +191,6 @@ PAIR_EXAMPLE = {
         description="Curated (original query, product) pairs with provenance, oldest first by id. To follow a "
                     "running job, keep the largest `id` you have seen and ask again with `since_id`, or "
                     "follow `next`. Analysts and admins.",
-        parameters=[SyntheticPairFilter],
         responses={200: SyntheticPairSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
         tags=["synthesis"],
@@ -226,10 +207,9 @@ class SyntheticPairViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelV
     permission_classes = [IsAnalyst]
     pagination_class = IncrementalCursorPagination
     lookup_value_converter = "int"
+    filter_backends = [ListFilterBackend]
+    filterset_class = SyntheticPairFilter
 
     def get_queryset(self):
-        pairs = SyntheticPair.objects.select_related("query", "product").defer(
+        return SyntheticPair.objects.select_related("query", "product").defer(
             "product__description", "product__attributes")
-        if self.action == "list":
-            pairs = filter_synthetic_pairs(pairs, **parse_query(SyntheticPairFilter, self.request))
-        return pairs

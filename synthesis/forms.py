@@ -44,12 +44,12 @@ class SynthesisJobForm(ChoiceConfigForm):
 
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"))
     retriever_version = forms.ModelChoiceField(
-        queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"),
+        queryset=RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY).order_by("name"),
         help_text=SynthesisConfig.model_fields["retriever_version_id"].description)
     baseline_version = forms.ModelChoiceField(
-        queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"),
+        queryset=RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY).order_by("name"),
         help_text=SynthesisConfig.model_fields["baseline_version_id"].description)
-    judge_version = forms.ModelChoiceField(queryset=JudgeVersion.objects.filter(status="ready"), required=False,
+    judge_version = forms.ModelChoiceField(queryset=JudgeVersion.objects.filter(status=JudgeVersion.Status.READY), required=False,
                                            help_text="Needed for the cross-encoder judge.")
     segments = forms.MultipleChoiceField(choices=[(s, s) for s in ("head", "torso", "tail")], initial=["tail"],
                                          required=False, widget=forms.CheckboxSelectMultiple)
@@ -90,7 +90,7 @@ class JudgeTrainingForm(ChoiceConfigForm):
 
 class TreatmentForm(forms.Form):
     base_version = forms.ModelChoiceField(
-        queryset=RetrieverVersion.objects.filter(status="ready", kind="dense").order_by("name"),
+        queryset=RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY, kind=RetrieverVersion.Kind.DENSE).order_by("name"),
         help_text="The dense baseline whose training config the treatment copies.")
     name = forms.SlugField(required=False, max_length=100)
     ratio = forms.FloatField(min_value=0, max_value=0.95, required=False,

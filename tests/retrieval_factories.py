@@ -1,4 +1,5 @@
-"""Test data for the retrieval tests: a tiny random-weight BERT encoder and a small catalogue with logs and labels.
+"""Test data for the retrieval tests: factory_boy factories of the catalogue models, a tiny random-weight BERT
+encoder and a small catalogue with logs and labels.
 
 `tiny_encoder_folder(path, texts)` trains a WordPiece tokenizer on `texts`, builds a 2-layer BERT with random
 weights and saves both as a plain Hugging Face folder that `retrieval.encoders.load_encoder` loads (with mean
@@ -8,7 +9,64 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrieval.models import Dataset, Interaction, Product, Qrel, Query
+import factory
+from factory.django import DjangoModelFactory
+
+from retrieval.models import Dataset, Interaction, Product, Qrel, Query, RetrieverVersion
+
+
+class DatasetFactory(DjangoModelFactory):
+    class Meta:
+        model = Dataset
+
+    name = factory.Sequence(lambda n: f"ds-{n}")
+
+
+class ProductFactory(DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    dataset = factory.SubFactory(DatasetFactory)
+    product_id = factory.Sequence(lambda n: f"p{n}")
+    title = factory.LazyAttribute(lambda product: f"Product {product.product_id}")
+
+
+class QueryFactory(DjangoModelFactory):
+    class Meta:
+        model = Query
+
+    dataset = factory.SubFactory(DatasetFactory)
+    query_id = factory.Sequence(lambda n: f"q{n}")
+    text = factory.Sequence(lambda n: f"query number {n}")
+
+
+class InteractionFactory(DjangoModelFactory):
+    class Meta:
+        model = Interaction
+
+    query = factory.SubFactory(QueryFactory)
+    product = factory.SubFactory(ProductFactory, dataset=factory.SelfAttribute("..query.dataset"))
+
+
+class QrelFactory(DjangoModelFactory):
+    class Meta:
+        model = Qrel
+
+    query = factory.SubFactory(QueryFactory)
+    product = factory.SubFactory(ProductFactory, dataset=factory.SelfAttribute("..query.dataset"))
+    grade = 3
+    split = Qrel.Split.TEST
+
+
+class RetrieverVersionFactory(DjangoModelFactory):
+    class Meta:
+        model = RetrieverVersion
+
+    dataset = factory.SubFactory(DatasetFactory)
+    name = factory.Sequence(lambda n: f"v-{n}")
+    kind = RetrieverVersion.Kind.BM25
+    status = RetrieverVersion.Status.READY
+
 
 CATALOGUE = [
     ("p1", "Cast iron frying pan 28 cm", "Lodge", "Home > Kitchen > Pans", {"material": "cast iron"}),
@@ -48,24 +106,24 @@ def all_texts() -> list[str]:
 
 def make_dataset(name: str = "shop", *, test_labels: bool = True, train_labels: dict | None = None) -> Dataset:
     """The catalogue, queries, logs and (test) labels above as database rows."""
-    dataset = Dataset.objects.create(name=name)
+    dataset = DatasetFactory(name=name)
     products = {
-        pid: Product.objects.create(dataset=dataset, product_id=pid, title=title, brand=brand, category=category,
-                                    attributes=attributes)
+        pid: ProductFactory(dataset=dataset, product_id=pid, title=title, brand=brand, category=category,
+                            attributes=attributes)
         for pid, title, brand, category, attributes in CATALOGUE
     }
     for qid, text, segment, query_type, logs, labels in QUERIES:
-        query = Query.objects.create(dataset=dataset, query_id=qid, text=text, segment=segment, query_type=query_type,
-                                     frequency=sum(c for c, _ in logs.values()) * 10)
+        query = QueryFactory(dataset=dataset, query_id=qid, text=text, segment=segment, query_type=query_type,
+                             frequency=sum(c for c, _ in logs.values()) * 10)
         for pid, (clicks, purchases) in logs.items():
-            Interaction.objects.create(query=query, product=products[pid], impressions=clicks * 5, clicks=clicks,
-                                       purchases=purchases)
+            InteractionFactory(query=query, product=products[pid], impressions=clicks * 5, clicks=clicks,
+                               purchases=purchases)
         if test_labels:
             for pid, grade in labels.items():
-                Qrel.objects.create(query=query, product=products[pid], grade=grade, split=Qrel.Split.TEST)
+                QrelFactory(query=query, product=products[pid], grade=grade, split=Qrel.Split.TEST)
     for (qid, pid), grade in (train_labels or {}).items():
-        Qrel.objects.create(query=Query.objects.get(dataset=dataset, query_id=qid),
-                            product=products[pid], grade=grade, split=Qrel.Split.TRAIN)
+        QrelFactory(query=Query.objects.get(dataset=dataset, query_id=qid), product=products[pid], grade=grade,
+                    split=Qrel.Split.TRAIN)
     return dataset
 
 

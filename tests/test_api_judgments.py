@@ -21,11 +21,13 @@ def judged(annotator, annotator2):
     left_b = make_item(campaign=campaign, b_on_left=True)  # query 0: head, plain
     right_b = make_item(campaign=campaign, b_on_left=False)  # query 1: tail, negation
     elsewhere = make_item(campaign=other)
-    judgment_submit(item=left_b, annotator=annotator, submit_key="a1",
+    judgment_submit(require_reservation=False, item=left_b, annotator=annotator, submit_key="a1",
                     verdict=Verdict(choice=-2, left_marks={0: 3}, reasons=["relevance"], comment="B is spot on"))
-    judgment_submit(item=right_b, annotator=annotator, submit_key="a2", verdict=Verdict(choice=0))
-    judgment_submit(item=left_b, annotator=annotator2, submit_key="b1", verdict=Verdict(choice=1))
-    judgment_skip(item=elsewhere, annotator=annotator2, submit_key="b2")
+    judgment_submit(require_reservation=False,
+                    item=right_b, annotator=annotator, submit_key="a2", verdict=Verdict(choice=0))
+    judgment_submit(require_reservation=False,
+                    item=left_b, annotator=annotator2, submit_key="b1", verdict=Verdict(choice=1))
+    judgment_skip(require_reservation=False, item=elsewhere, annotator=annotator2, submit_key="b2")
     return campaign, other
 
 

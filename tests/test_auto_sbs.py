@@ -55,7 +55,8 @@ def campaign_with_items(*, items: int = 6, b_on_left: bool = False):
 def judge_all(campaign, annotators, choice_for):
     for item in Item.objects.filter(campaign=campaign).order_by("pk"):
         for number, annotator in enumerate(annotators):
-            judgment_submit(item=item, annotator=annotator, verdict=Verdict(choice=choice_for(item, number)),
+            judgment_submit(require_reservation=False,
+                            item=item, annotator=annotator, verdict=Verdict(choice=choice_for(item, number)),
                             submit_key=f"{item.pk}-{annotator.pk}")
 
 

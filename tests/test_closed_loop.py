@@ -128,10 +128,12 @@ def marked_campaign(dataset, products, queries, annotators):
         for it in regular:
             grade = 0 if failing else truth[it.query.query_id]
             left_marks = {0: grade, 1: 2} if number == 1 else {0: grade}
-            judgment_submit(item=it, annotator=annotator, submit_key=f"{it.pk}-{annotator.pk}",
+            judgment_submit(require_reservation=False,
+                            item=it, annotator=annotator, submit_key=f"{it.pk}-{annotator.pk}",
                             verdict=Verdict(choice=0, left_marks=left_marks, right_marks={0: grade}))
         for it in controls:
-            judgment_submit(item=it, annotator=annotator, submit_key=f"{it.pk}-{annotator.pk}",
+            judgment_submit(require_reservation=False,
+                            item=it, annotator=annotator, submit_key=f"{it.pk}-{annotator.pk}",
                             verdict=Verdict(choice=2 if failing else 0, left_marks={0: 1}))
     return campaign
 

@@ -116,3 +116,41 @@ def test_annotator_cannot_see_or_cancel_jobs(client, annotator):
     assert client.post(reverse("job_cancel", args=[job.pk])).status_code == 403
     client.logout()
     assert client.get(reverse("job_list")).status_code == 302  # anonymous: to the login page
+
+
+@pytest.mark.parametrize("status", [Job.Status.SUCCEEDED, Job.Status.RUNNING, Job.Status.QUEUED])
+def test_retry_sends_only_failed_or_cancelled_jobs(monkeypatch, status):
+    job = Job.objects.create(kind="ping", task_name="t", status=status, result={"pong": True})
+    sent = []
+    monkeypatch.setattr(jobs, "send_job", lambda j: sent.append(j.pk))
+    with pytest.raises(jobs.NotRetryable, match="only failed or cancelled jobs can be retried"):
+        jobs.job_retry(job=job)
+    job.refresh_from_db()
+    assert sent == [] and job.status == status and job.result == {"pong": True}
+    failed = Job.objects.create(kind="ping", task_name="t", status=Job.Status.FAILED, error="boom")
+    jobs.job_retry(job=failed)
+    failed.refresh_from_db()
+    assert sent == [failed.pk] and failed.status == Job.Status.QUEUED and failed.error == ""
+
+
+def test_retry_page_says_a_running_job_was_not_sent_again(client, admin_user, monkeypatch):
+    job = Job.objects.create(kind="ping", task_name="t", status=Job.Status.RUNNING)
+    monkeypatch.setattr(jobs, "send_job", lambda j: pytest.fail("a running job must not be sent again"))
+    client.force_login(admin_user)
+    page = client.post(reverse("job_retry", args=[job.pk]), follow=True).content.decode()
+    assert "was sent again" not in page and "only failed or cancelled jobs can be retried" in page
+
+
+def test_admin_retry_action_sends_failed_jobs_and_reports_the_skipped_ones(client, admin_user, monkeypatch):
+    done = Job.objects.create(kind="ping", task_name="t", status=Job.Status.SUCCEEDED)
+    failed = Job.objects.create(kind="ping", task_name="t", status=Job.Status.FAILED)
+    sent = []
+    monkeypatch.setattr(jobs, "send_job", lambda j: sent.append(j.pk))
+    client.force_login(admin_user)
+    page = client.post(reverse("admin:jobs_job_changelist"),
+                       {"action": "retry_jobs", "_selected_action": [done.pk, failed.pk]}, follow=True)
+    html = page.content.decode()
+    assert sent == [failed.pk]
+    assert "1 job(s) sent again" in html and f"Skipped 1 job(s) that are not failed or cancelled: ping #{done.pk}" in html
+    done.refresh_from_db()
+    assert done.status == Job.Status.SUCCEEDED

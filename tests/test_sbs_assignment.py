@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def judge(item, user, choice=1, key=None):
-    return judgment_submit(item=item, annotator=user, verdict=Verdict(choice=choice),
+    return judgment_submit(require_reservation=False, item=item, annotator=user, verdict=Verdict(choice=choice),
                            submit_key=key or f"{user.pk}-{item.pk}")
 
 
@@ -37,7 +37,7 @@ def test_reloading_keeps_the_same_item_and_skipped_items_do_not_come_back(annota
     make_item(campaign=campaign), make_item(campaign=campaign)
     first = next_item(campaign=campaign, annotator=annotator)
     assert next_item(campaign=campaign, annotator=annotator) == first
-    judgment_skip(item=first, annotator=annotator, submit_key="s1")
+    judgment_skip(require_reservation=False, item=first, annotator=annotator, submit_key="s1")
     second = next_item(campaign=campaign, annotator=annotator)
     assert second != first
     judge(second, annotator)

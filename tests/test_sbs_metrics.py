@@ -168,9 +168,10 @@ def test_campaign_metrics_reads_the_database_and_is_json_ready(annotator, annota
     # Both annotators click "left better" everywhere: B wins where B is left, loses where it is right.
     for user in (annotator, annotator2):
         for item in (left_b, right_b, control):
-            judgment_submit(item=item, annotator=user, verdict=Verdict(choice=-1), submit_key=f"{user}-{item.pk}")
+            judgment_submit(require_reservation=False,
+                            item=item, annotator=user, verdict=Verdict(choice=-1), submit_key=f"{user}-{item.pk}")
     third = make_user("ann3", "annotator")
-    judgment_skip(item=left_b, annotator=third, submit_key="skip")
+    judgment_skip(require_reservation=False, item=left_b, annotator=third, submit_key="skip")
 
     result = campaign_metrics(campaign=campaign)
     json.dumps(result)

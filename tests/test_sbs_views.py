@@ -383,3 +383,18 @@ def test_admin_pages_list_campaigns_items_and_judgments(admin_user, annotator):
     assert response.status_code == 302
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.CLOSED
+
+
+def test_an_item_not_served_to_the_annotator_gets_a_clear_message_and_stores_nothing(annotator, annotator2,
+                                                                                      blind_campaign):
+    campaign = blind_campaign[0]
+    Campaign.objects.filter(pk=campaign.pk).update(judgments_per_item=1)
+    theirs = Item.objects.get(token=token_in(client_for(annotator2).get(reverse("sbs:judge", args=[campaign.pk]))))
+    client = client_for(annotator)
+    page = client.get(reverse("sbs:judge", args=[campaign.pk]))
+    mine = token_in(page)
+    assert mine != theirs.token
+    for url in (reverse("sbs:judge_submit", args=[theirs.token]), reverse("sbs:judge_skip", args=[theirs.token])):
+        html = client.post(url, {"choice": "2", **judge_form(page)}, **HTMX).content.decode()
+        assert "not reserved for you" in html and mine in html  # the message, then their own current item
+    assert not Judgment.objects.exists()

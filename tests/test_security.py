@@ -88,3 +88,66 @@ def test_production_refuses_to_start_without_a_secret_from_the_environment():
     result = _manage("check", DEBUG="false")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_staff_flag_alone_grants_no_application_role():
+    """`is_staff` opens Django's admin site only: a staff user with no role group may not export or close."""
+    from django.urls import reverse
+
+    from core.roles import user_roles
+    from sbsapp.models import Campaign
+    from tests.api_builders import token_client
+    from tests.conftest import make_user
+    from tests.sbs_factories import make_campaign
+
+    staff = make_user("staffer", None, is_staff=True)
+    assert user_roles(staff) == set()
+    assert token_client(staff).get("/api/judgments/export", {"format": "csv"}).status_code == 403
+    campaign = make_campaign()
+    client = Client()
+    client.force_login(staff)
+    assert client.post(reverse("sbs:campaign_status", args=[campaign.pk]), {"action": "close"}).status_code == 403
+    campaign.refresh_from_db()
+    assert campaign.status != Campaign.Status.CLOSED
+
+
+@pytest.mark.django_db
+def test_roles_come_from_groups_and_a_superuser_has_every_role():
+    from core.roles import ADMIN, ANALYST, ROLES, user_roles
+    from tests.conftest import make_user
+
+    assert user_roles(make_user("root", None, is_superuser=True)) == set(ROLES)
+    assert user_roles(make_user("lead", ADMIN)) == {ADMIN}
+    assert user_roles(make_user("reader", ANALYST, is_staff=True)) == {ANALYST}
+
+
+@pytest.mark.django_db
+def test_demo_admin_account_is_in_the_admin_group(settings, tmp_path):
+    from core.roles import ADMIN
+    from demo.users import demo_users_ensure
+    from django.contrib.auth import get_user_model
+
+    settings.VAR_DIR = tmp_path
+    demo_users_ensure()
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.groups.filter(name=ADMIN).exists()
+
+
+def _production_setting(expression: str, **env) -> str:
+    script = f"from django.conf import settings; print(repr({expression}))"
+    result = _manage("shell", "-c", script, SECRET_KEY="k" * 20 + uuid.uuid4().hex + uuid.uuid4().hex,
+                     DEBUG="false", **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_forwarded_proto_is_trusted_only_behind_a_declared_tls_proxy():
+    assert _production_setting("getattr(settings, 'SECURE_PROXY_SSL_HEADER', None)") == "None"
+    assert _production_setting("settings.SECURE_PROXY_SSL_HEADER", BEHIND_TLS_PROXY="true") == \
+        "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_testserver_is_not_an_allowed_host_by_default_in_production():
+    hosts = _production_setting("settings.ALLOWED_HOSTS")
+    assert "testserver" not in hosts and "localhost" in hosts

@@ -208,6 +208,47 @@ def test_judge_training_job_records_a_ready_version_with_validation_metrics(worl
     assert len(scores) == 1 and 0 <= scores[0] <= 1
 
 
+def test_a_bi_encoder_judge_version_is_measured_and_calibrated_without_training(world, tmp_path, settings,
+                                                                               admin_user):
+    from synthesis.judging.judges import BiEncoderJudge, load_judge
+
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    dataset, *_ = world
+    base = tiny_bert_folder(tmp_path / "bert")
+    version = judge_version_start(dataset=dataset, name="tiny-teacher", kind="bi-encoder", base_model=str(base),
+                                  validation_share=0.3, user=admin_user)
+    version.refresh_from_db()
+    job = Job.objects.get(pk=version.job_id)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert "stage: training" not in job.log_tail  # zero-shot: nothing is trained or written
+    assert version.hyperparams["kind"] == "bi-encoder" and version.artifact_path == str(base)
+    assert not (tmp_path / "artifacts" / "judges").exists()
+    assert version.status == "ready" and version.metrics["n"] > 0
+    judge = load_judge(judge_version=version, device="cpu")
+    assert isinstance(judge, BiEncoderJudge)
+    scores = judge.score("sulfate free curl shampoo", ["Sulfate free curl shampoo", "USB mug warmer plate"])
+    assert all(0 <= score <= 1 for score in scores) and scores[0] > scores[1]
+
+
+def test_the_bi_encoder_judge_encodes_each_product_text_once(monkeypatch):
+    import numpy as np
+
+    import retrieval.encoders
+    from synthesis.judging.judges import BiEncoderJudge
+
+    encoded = []
+
+    def fake_encode(model, texts, **kwargs):
+        encoded.extend(texts)
+        return np.array([[1.0, 0.0] if "shampoo" in text else [0.0, 1.0] for text in texts], dtype="float32")
+
+    monkeypatch.setattr(retrieval.encoders, "encode_texts", fake_encode)
+    judge = BiEncoderJudge(model=object(), name="fake")
+    assert judge.score("shampoo", ["curl shampoo", "mug"]) == [1.0, 0.5]
+    assert judge.score("mug", ["mug", "curl shampoo"]) == [1.0, 0.5]
+    assert encoded == ["curl shampoo", "mug", "shampoo", "mug"]  # products once, each query once
+
+
 def test_without_a_threshold_the_job_keeps_at_the_judges_calibrated_threshold(world, monkeypatch, admin_user):
     _, products, _, _, _, judge = world
     install_fakes(monkeypatch, products)  # the fake judge scores 0.9 or 0.2

@@ -30,3 +30,11 @@ def validate_body(config_class: type[JobConfig], data) -> JobConfig:
         raise exceptions.ValidationError(
             {"non_field_errors" if field == "__all__" else field: messages for field, messages in exc.errors.items()}
         ) from None
+
+
+def validate_no_body(data) -> None:
+    """An action that takes no body (cancel, close) refuses any field, as a create refuses unknown ones."""
+    if data and isinstance(data, Mapping):
+        raise exceptions.ValidationError({key: ["Unknown field: this action takes no body."] for key in data})
+    if data:
+        raise exceptions.ValidationError({"non_field_errors": ["This action takes no body."]})

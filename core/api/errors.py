@@ -2,12 +2,14 @@
 
 Every error body is ``{"status": 400, "code": "invalid", "message": "k: Ensure ...", "errors": {...}}``:
 `message` is one readable sentence (field errors are joined into it), `errors` keeps the per-field detail
-when there is some. DRF exceptions go through `api_exception_handler`; Django's own 404/500 pages are
-replaced by JSON for /api/ paths through `page_not_found` and `server_error` (root urls' handler404/500).
+when there is some. DRF exceptions go through `api_exception_handler` (a body over Django's upload limit is a
+413 there); Django's own 400/404/500 pages are replaced by JSON for /api/ paths through `bad_request`,
+`page_not_found` and `server_error` (root urls' handler400/404/500).
 """
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -58,6 +60,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -73,6 +77,14 @@ def api_exception_handler(exc, context):
         message = " ".join(flatten_messages(detail))
     response.data = error_body(status=response.status_code, code=str(code), message=message, errors=errors)
     return response
+
+
+def bad_request(request, exception=None):
+    """Django's 400 (a suspicious request refused before or outside DRF), as JSON under /api/."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body(status=400, code="bad_request", message="The request was refused as "
+                                       "malformed or unsafe (e.g. a body or header over a limit)."), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def page_not_found(request, exception=None):
@@ -100,6 +112,15 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes this "
+                         "server accepts.")
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A service this request needs is not reachable."
@@ -114,6 +135,7 @@ def error_responses(*codes: int) -> dict:
         403: "Authenticated but the role does not allow this.",
         404: "No such object.",
         409: "The object is in a state that does not allow this.",
+        413: "The body is over the server's upload limit.",
         503: "The task queue (or another service) is not reachable; nothing was started.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=texts[code]) for code in codes}

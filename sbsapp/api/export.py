@@ -4,6 +4,10 @@ Read → shape → write, each step small: `export_rows` reads judgments through
 (`QuerySet.iterator`) in chunks, joining each chunk to its items' frozen product ids with one extra query
 (the database unnests the lists; they are held only for the current chunk); `csv_chunks` / `jsonl_chunks`
 turn the rows into text, many rows per yielded string. Nothing but the current chunk is ever in memory.
+
+CSV cells of text columns that a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage
+return) get a leading single quote (OWASP's advice against CSV injection); numbers stay numbers and JSON Lines
+stays verbatim.
 """
 from __future__ import annotations
 
@@ -156,11 +160,26 @@ _json_line = json.JSONEncoder(ensure_ascii=False).encode
 _JSON_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in ("a_product_ids", "b_product_ids", "marks",
                                                                   "reasons")]
 _BOOL_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in ("b_on_left", "skipped")]
+# Free or user-chosen text: names, query text, ids, comment. JSON cells start with [ or { and numbers are numbers.
+_TEXT_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in (
+    "campaign", "item_kind", "query_id", "query", "segment", "query_type", "annotator", "system_a", "system_b",
+    "left_system", "right_system", "comment")]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(value):
+    """A text cell a spreadsheet would evaluate as a formula, prefixed with a single quote; anything else as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def csv_values(row: dict) -> list:
-    """A row's cells in column order: lists and objects as compact JSON, booleans as true/false, None empty."""
+    """A row's cells in column order: lists and objects as compact JSON, booleans as true/false, None empty,
+    text that would start a formula neutralised (`csv_safe_text`)."""
     values = list(row.values())  # `shape_row` builds its keys in COLUMNS order
+    for i in _TEXT_POSITIONS:
+        values[i] = csv_safe_text(values[i])
     for i in _JSON_POSITIONS:
         values[i] = _compact_json(values[i])
     for i in _BOOL_POSITIONS:
@@ -197,4 +216,6 @@ FORMATS = {
 
 
 def columns_markdown() -> str:
-    return "\n".join(f"- `{name}`: {meaning}" for name, meaning in COLUMNS.items())
+    return ("\n".join(f"- `{name}`: {meaning}" for name, meaning in COLUMNS.items())
+            + "\n\nIn CSV, a text cell starting with =, +, -, @, tab or carriage return is prefixed with a single "
+              "quote so that spreadsheets do not run it as a formula; JSON Lines is verbatim.")

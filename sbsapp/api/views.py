@@ -9,16 +9,15 @@ from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import exceptions, generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from core.api.configs import validate_body
+from core.api.configs import validate_body, validate_no_body
 from core.api.errors import Conflict, ServiceUnavailable, error_responses
-from core.api.filters import parse_query
+from core.api.filters import ListFilterBackend, filterset_or_400
 from core.api.pagination import JudgmentCursorPagination, StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst, ReadsOwnJudgmentsOrAll
 from core.api.throttles import ThrottleRefusedRequestsMixin
@@ -53,7 +52,6 @@ PROGRESS_EXAMPLE = {
     list=extend_schema(
         summary="List SBS campaigns",
         description="Analysts and admins. Newest first.",
-        parameters=[filters.CampaignFilter],
         responses={200: CampaignSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[OpenApiExample("An active campaign", value=CAMPAIGN_EXAMPLE, response_only=True)],
         tags=["campaigns"],
@@ -88,17 +86,13 @@ class CampaignViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, vie
     pagination_class = StandardPagination
     lookup_value_converter = "int"
     queryset = Campaign.objects.select_related("system_a", "system_b", "created_by")
+    filter_backends = [ListFilterBackend]
+    filterset_class = filters.CampaignFilter
 
     def get_serializer_class(self):
         if self.action == "retrieve":
             return CampaignDetailSerializer
         return CampaignSerializer
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action == "list":
-            queryset = filters.filter_campaigns(queryset, **parse_query(filters.CampaignFilter, self.request))
-        return queryset
 
     def create(self, request, *args, **kwargs):
         body = validate_body(CampaignCreateRequest, request.data)
@@ -117,6 +111,7 @@ class CampaignViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, vie
     )
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
+        validate_no_body(request.data)
         try:
             campaign = campaign_close(campaign=self.get_object())
         except CampaignError as exc:
@@ -185,7 +180,6 @@ ITEM_EXAMPLE = {
         summary="List campaign items (unblinded)",
         description="Each item is one query with both frozen result lists and the side system B was shown on. "
                     "Analysts and admins.",
-        parameters=[filters.ItemFilter],
         responses={200: ItemSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[OpenApiExample("An item", value=ITEM_EXAMPLE, response_only=True)],
         tags=["campaigns"],
@@ -203,12 +197,8 @@ class ItemViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = StandardPagination
     lookup_value_converter = "int"
     queryset = Item.objects.select_related("query").order_by("campaign_id", "pk")
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action == "list":
-            queryset = filters.filter_items(queryset, **parse_query(filters.ItemFilter, self.request))
-        return queryset
+    filter_backends = [ListFilterBackend]
+    filterset_class = filters.ItemFilter
 
 
 JUDGMENT_EXAMPLE = {
@@ -225,15 +215,9 @@ OWN_JUDGMENT_EXAMPLE = {
 }
 
 
-def judgments_visible_to(*, user, params: dict):
-    """Analysts see every judgment; an annotator only their own (asking for someone else's is refused)."""
-    judgments = Judgment.objects.all()
-    if not is_analyst(user):
-        asked = params.get("annotator")
-        if asked is not None and asked.pk != user.pk:
-            raise exceptions.PermissionDenied("Annotators can read only their own judgments.")
-        params = {**params, "annotator": user}
-    return filters.filter_judgments(judgments, **params)
+def judgments_visible_to(*, user):
+    """Analysts see every judgment; an annotator only their own (the filter refuses asking for someone else's)."""
+    return Judgment.objects.all() if is_analyst(user) else Judgment.objects.filter(annotator=user)
 
 
 @extend_schema_view(
@@ -243,7 +227,6 @@ def judgments_visible_to(*, user, params: dict):
                     "what was on the left). Annotators see only their own, in screen terms (no preference, no "
                     "systems). Newest first; follow `next` to page. For bulk downloads use "
                     "/api/judgments/export.",
-        parameters=[filters.JudgmentFilter],
         responses={200: JudgmentSerializer(many=True), **error_responses(400, 401, 403)},
         examples=[
             OpenApiExample("As an analyst", value=JUDGMENT_EXAMPLE, response_only=True),
@@ -262,14 +245,15 @@ class JudgmentViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSe
     permission_classes = [ReadsOwnJudgmentsOrAll]
     pagination_class = JudgmentCursorPagination
     lookup_value_converter = "int"
+    queryset = Judgment.objects.none()  # names the model for the schema; get_queryset() picks the rows
+    filter_backends = [ListFilterBackend]
+    filterset_class = filters.JudgmentFilter
 
     def get_serializer_class(self):
         return JudgmentSerializer if is_analyst(self.request.user) else OwnJudgmentSerializer
 
     def get_queryset(self):
-        params = parse_query(filters.JudgmentFilter, self.request) if self.action == "list" else {}
-        judgments = judgments_visible_to(user=self.request.user, params=params)
-        return judgments.select_related(
+        return judgments_visible_to(user=self.request.user).select_related(
             "item__query", "campaign__system_a", "campaign__system_b", "annotator"
         ).defer("item__results_a", "item__results_b", "campaign__instructions")
 
@@ -281,8 +265,11 @@ class ExportNegotiation(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
+class JudgmentExportView(ThrottleRefusedRequestsMixin, generics.GenericAPIView):
     permission_classes = [IsAnalyst]
+    queryset = Judgment.objects.all()
+    filter_backends = [ListFilterBackend]  # documents ExportFilter's parameters; get() applies it itself
+    filterset_class = filters.ExportFilter
     content_negotiation_class = ExportNegotiation
     renderer_classes = [JSONRenderer]
 
@@ -292,7 +279,6 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
                     "cursor read in chunks), ordered by item then judgment. Analysts and admins. Skipped "
                     "judgments are included (`skipped` = true).\n\nColumns, in order:\n\n"
                     + export.columns_markdown(),
-        parameters=[filters.ExportFilter],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row."),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR,
@@ -312,14 +298,15 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, APIView):
                   '"preference": 1, "marks": {"B0456": 3}, "annotator": "ann1", "...": "..."}\n',
         )],
         tags=["judgments"],
+        filters=True,
     )
     def get(self, request):
-        params = parse_query(filters.ExportFilter, request)
-        file_format = params.pop("format", "csv")
-        judgments = filters.filter_judgments(Judgment.objects.all(), **params)
+        filterset = filterset_or_400(self.filterset_class, request, self.get_queryset())
+        params = filterset.form.cleaned_data
+        file_format = params.get("format") or "csv"
         write_chunks, content_type = export.FORMATS[file_format]
-        response = StreamingHttpResponse(write_chunks(export.export_rows(judgments)), content_type=content_type)
-        scope = f"campaign-{params['campaign'].pk}" if "campaign" in params else "all"
+        response = StreamingHttpResponse(write_chunks(export.export_rows(filterset.qs)), content_type=content_type)
+        scope = f"campaign-{params['campaign'].pk}" if params.get("campaign") else "all"
         response["Content-Disposition"] = f'attachment; filename="judgments-{scope}.{file_format}"'
         response["Cache-Control"] = "no-store"
         return response

@@ -48,6 +48,7 @@ def pvalue(value) -> str:
 def sbs_home_cards(context):
     """Cards for the home page: the annotator's open campaigns, the analyst's dashboards."""
     from core.roles import is_analyst, is_annotator
+    from ..models import Campaign
     from ..selectors import campaigns_for_user
 
     user = context["user"]
@@ -57,5 +58,5 @@ def sbs_home_cards(context):
         "campaigns": campaigns,
         "show_queue": is_annotator(user),
         "show_dashboards": is_analyst(user),
-        "active": [c for c in campaigns if c.status == "active"],
+        "active": [c for c in campaigns if c.status == Campaign.Status.ACTIVE],
     }

@@ -4,6 +4,10 @@ scores labelled (query, product) examples with a judge.
 - `CrossEncoderJudge`: a transformers sequence-classification cross-encoder (sentence-transformers'
   `CrossEncoder`, one logit through a sigmoid), trained by `training.judge_training_work` and stored as a
   `JudgeVersion` with its validation accuracy, AUC and calibrated keep threshold.
+- `BiEncoderJudge`: a sentence encoder used zero-shot (cosine of query and product embeddings, mapped to
+  [0, 1]); stored as a `JudgeVersion` of kind `bi-encoder` whose job only measures it on held-out labels and
+  calibrates its keep threshold. With `all-mpnet-base-v2` it is a teacher larger than, and independent of, the
+  MiniLM student.
 - `LLMJudge`: an OpenAI-compatible chat model grading each product 0-3; the score is grade / 3.
 
 Products are passed as text (`retrieval.product_text.product_text`), so a judge never touches the database;
@@ -23,7 +27,8 @@ from core.devices import resolve_device
 from core.llm import ChatClient
 
 logger = logging.getLogger(__name__)
-JUDGE_BACKENDS = ("cross-encoder", "llm")
+JUDGE_BACKENDS = ("cross-encoder", "llm")  # "cross-encoder": a judge version, of either kind below
+JUDGE_KINDS = ("cross-encoder", "bi-encoder")
 DEFAULT_THRESHOLD = 0.5
 _GRADE = re.compile(r"(?<![\d.])([0-3])(?![\d.])")
 
@@ -96,6 +101,32 @@ class CrossEncoderJudge:
         return [min(1.0, max(0.0, float(s))) for s in scores]
 
 
+class BiEncoderJudge:
+    """Zero-shot relevance from a sentence encoder: (1 + cosine) / 2 of L2-normalised embeddings. Product
+    embeddings are cached by text, so a product judged for several queries is encoded once."""
+
+    def __init__(self, *, model, name: str = "", batch_size: int = 64, cache_size: int = 50_000):
+        self.model, self.name, self.batch_size, self.cache_size = model, name, batch_size, cache_size
+        self._cache: dict[str, object] = {}
+
+    def describe(self) -> dict:
+        return {"backend": "bi-encoder", "name": self.name}
+
+    def score(self, query: str, products: Sequence[str]) -> list[float]:
+        from retrieval.encoders import encode_texts
+
+        if not products:
+            return []
+        missing = list(dict.fromkeys(text for text in products if text not in self._cache))
+        if missing:
+            if len(self._cache) + len(missing) > self.cache_size:
+                self._cache.clear()
+            for text, vector in zip(missing, encode_texts(self.model, missing, batch_size=self.batch_size)):
+                self._cache[text] = vector
+        query_vector = encode_texts(self.model, [query], batch_size=1)[0]
+        return [min(1.0, max(0.0, (1.0 + float(query_vector @ self._cache[text])) / 2)) for text in products]
+
+
 class LLMJudge:
     """Grades 0-3 through a chat endpoint; an answer without a grade counts as 0 (and is counted)."""
 
@@ -132,9 +163,14 @@ def load_judge(*, backend: str = "cross-encoder", judge_version=None, path: str 
     """The judge for a backend: a trained `JudgeVersion` (or an artifact folder) or the LLM judge."""
     if backend == "cross-encoder":
         if judge_version is not None:
-            if judge_version.status != "ready":
+            if judge_version.status != judge_version.Status.READY:
                 raise ValueError(f"Judge version {judge_version.name!r} is {judge_version.status}, not ready.")
             path = judge_version.artifact_path
+            if (judge_version.hyperparams or {}).get("kind") == "bi-encoder":
+                from retrieval.encoders import load_encoder
+
+                return BiEncoderJudge(model=load_encoder(path or judge_version.base_model, device=device),
+                                      name=judge_version.name)
         if not path:
             raise ValueError("A cross-encoder judge needs a trained judge version (train one first).")
         if not Path(path).exists():

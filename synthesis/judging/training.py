@@ -1,5 +1,9 @@
-"""Training a cross-encoder relevance judge: its typed config, starting the job, the job itself (examples ->
-training -> validation on held-out queries -> a ready `JudgeVersion` with its metrics and calibrated threshold)."""
+"""Making a relevance judge version: its typed config, starting the job, the job itself (examples -> training ->
+validation on held-out queries -> a ready `JudgeVersion` with its metrics and calibrated threshold).
+
+Two kinds: `cross-encoder` fine-tunes a cross-encoder on the data set's `train` labels and logs; `bi-encoder`
+uses a sentence encoder zero-shot (by default the shipped all-mpnet-base-v2, a teacher independent of the
+student) and only measures and calibrates it on the same held-out queries."""
 from __future__ import annotations
 
 import random
@@ -8,6 +12,8 @@ from pathlib import Path
 
 from django.utils import timezone
 from django.utils.text import slugify
+from typing import Literal
+
 from pydantic import Field
 
 from core.artifacts import artifact_path
@@ -23,6 +29,7 @@ from .examples import (
     split_by_query,
 )
 from .judges import (
+    BiEncoderJudge,
     CrossEncoderJudge,
     load_cross_encoder,
     load_judge,
@@ -38,7 +45,11 @@ class JudgeTrainingConfig(JobConfig):
 
     dataset_id: int = Field(ge=1)
     name: Slug = Field("", max_length=100, description="Empty: judge-<dataset>-<timestamp>.")
-    base_model: str = Field("", max_length=500, description="Empty: the retrieval encoder (MiniLM).")
+    kind: Literal["cross-encoder", "bi-encoder"] = Field(
+        "cross-encoder", description="cross-encoder: fine-tuned on train labels and logs; bi-encoder: a sentence "
+                                     "encoder used zero-shot, only calibrated on held-out labels.")
+    base_model: str = Field("", max_length=500, description="Empty: MiniLM for a cross-encoder, all-mpnet-base-v2 "
+                                                            "for a bi-encoder.")
     epochs: int = Field(1, ge=1, le=20)
     batch_size: int = Field(32, ge=2, le=1024)
     learning_rate: float = Field(2e-5, gt=0, le=1e-2)
@@ -50,13 +61,19 @@ class JudgeTrainingConfig(JobConfig):
 
     def hyperparams(self) -> dict:
         """What the training job reads from the JudgeVersion (`fields`: the product fields the judge reads)."""
-        return {**self.model_dump(mode="json", include={"epochs", "batch_size", "learning_rate", "negatives_per_positive",
-                                        "validation_share", "max_examples", "seed"}), "fields": None}
+        return {**self.model_dump(mode="json", include={"kind", "epochs", "batch_size", "learning_rate",
+                                                        "negatives_per_positive", "validation_share", "max_examples",
+                                                        "seed"}), "fields": None}
+
+    def resolved_base_model(self) -> str:
+        from retrieval.encoders import resolve_encoder
+        from retrieval.shipped_models import MPNET
+
+        return resolve_encoder(self.base_model or (MPNET if self.kind == "bi-encoder" else None))
 
 
 def judge_training_start(*, config: JudgeTrainingConfig, user=None) -> JudgeVersion:
     """Create a JudgeVersion and queue the job that trains it on the dataset's train qrels and logs."""
-    from retrieval.encoders import resolve_encoder
     from retrieval.models import Dataset
 
     dataset = Dataset.objects.filter(pk=config.dataset_id).first()
@@ -66,7 +83,7 @@ def judge_training_start(*, config: JudgeTrainingConfig, user=None) -> JudgeVers
     if JudgeVersion.objects.filter(name=name).exists():
         raise ValueError(f"A judge version named {name!r} already exists.")
     version = JudgeVersion.objects.create(dataset=dataset, name=name,
-                                          base_model=resolve_encoder(config.base_model or None),
+                                          base_model=config.resolved_base_model(),
                                           hyperparams=config.hyperparams(),
                                           created_by=user if user is not None and user.is_authenticated else None)
     try:
@@ -88,7 +105,8 @@ def judge_version_start(*, dataset, user=None, **options) -> JudgeVersion:
 @job_kind(JOB_KIND, queue="ml", title="Train a relevance judge",
           legacy_task_names=("synthesis.tasks.ml_train_judge",))
 def judge_training_work(ctx: JobContext) -> dict:
-    """Train a JudgeVersion's cross-encoder, validate it on held-out queries, record artifact and metrics."""
+    """Train a JudgeVersion's cross-encoder (or take its bi-encoder as it is), validate it on held-out queries,
+    record artifact and metrics."""
     from retrieval.models import Product, Query
     from retrieval.product_text import product_text, validate_fields
 
@@ -125,20 +143,33 @@ def judge_training_work(ctx: JobContext) -> dict:
             manifest["extra_examples"] = {"path": params["extra_examples_path"], **extra_counts}
         JudgeVersion.objects.filter(pk=version.pk).update(manifest=manifest)
         ctx.log(f"judge examples: {manifest}")
-        ctx.stage("training")
-        out_dir = artifact_path("judges", version.name)
-        train_cross_encoder(train=as_triples(train), base_model=version.base_model, out_dir=out_dir,
-                            epochs=params["epochs"], batch_size=params["batch_size"],
-                            learning_rate=params["learning_rate"], seed=params["seed"],
-                            progress=lambda done, total: ctx.progress(done, total),
-                            weights=[e.weight for e in train])
+        bi_encoder = params.get("kind") == "bi-encoder"
+        if bi_encoder:  # zero-shot: nothing to train; the validation below measures and calibrates it
+            from retrieval.encoders import load_encoder
+
+            out_dir = Path(version.base_model)
+        else:
+            ctx.stage("training")
+            out_dir = artifact_path("judges", version.name)
+            train_cross_encoder(train=as_triples(train), base_model=version.base_model, out_dir=out_dir,
+                                epochs=params["epochs"], batch_size=params["batch_size"],
+                                learning_rate=params["learning_rate"], seed=params["seed"],
+                                progress=lambda done, total: ctx.progress(done, total),
+                                weights=[e.weight for e in train])
         ctx.stage("validating", total=len(validation))
         metrics: dict = {"n": 0, "accuracy": None, "auc": None}
         if validation:
-            judge = CrossEncoderJudge(model=load_cross_encoder(str(out_dir)), name=version.name)
+            judge = (BiEncoderJudge(model=load_encoder(str(out_dir)), name=version.name) if bi_encoder
+                     else CrossEncoderJudge(model=load_cross_encoder(str(out_dir)), name=version.name))
             scores, labels = score_examples(product_judge(judge, fields=fields), examples=validation,
                                             query_text=query_text)
             metrics = judge_metrics(scores=scores, labels=labels)
+            tail_pks = tail_queries(version.dataset, validation)
+            tail = [e for e in validation if e.query_pk in tail_pks]
+            if tail:  # the long tail is what the judge is for: its AUC there, on its own
+                tail_scores, tail_labels = score_examples(product_judge(judge, fields=fields), examples=tail,
+                                                          query_text=query_text)
+                metrics["tail"] = judge_metrics(scores=tail_scores, labels=tail_labels)
             if params.get("compare_with_judge_version_id"):  # the older judge on the very same validation set
                 older = JudgeVersion.objects.get(pk=params["compare_with_judge_version_id"])
                 metrics["baseline"] = {"judge_version": older.name,
@@ -150,6 +181,13 @@ def judge_training_work(ctx: JobContext) -> dict:
     except Exception:
         JudgeVersion.objects.filter(pk=version.pk).update(status=JudgeVersion.Status.FAILED)
         raise
+
+
+def tail_queries(dataset, examples) -> set[int]:
+    from retrieval.models import Query
+
+    return set(Query.objects.filter(dataset=dataset, segment=Query.Segment.TAIL,
+                                    pk__in={e.query_pk for e in examples}).values_list("pk", flat=True))
 
 
 def judge_validation_metrics(*, judge_version: JudgeVersion, examples, query_text: dict[int, str]) -> dict:

@@ -22,14 +22,14 @@ class RewriterTrainingForm(ConfigForm):
     methods = forms.MultipleChoiceField(choices=[(m, m.upper()) for m in METHODS], initial=list(METHODS),
                                         widget=forms.CheckboxSelectMultiple)
     parent_version = forms.ModelChoiceField(
-        queryset=RewriterVersion.objects.filter(status="ready"), required=False,
+        queryset=RewriterVersion.objects.filter(status=RewriterVersion.Status.READY), required=False,
         help_text="Start from this trained version (empty: the base model, SmolLM2-135M-Instruct by default).")
     seed_jsonl = forms.CharField(required=False, label="Seed file (JSONL)",
                                  help_text='Path on the worker: {"query": ..., "rewrites": [...]} per line.')
     seed_from_synthesis = forms.BooleanField(required=False, label="Seed from kept rewrites",
                                              help_text="Rewrites of earlier synthesis jobs that found kept products.")
     synthesis_jobs = forms.ModelMultipleChoiceField(
-        queryset=SynthesisJob.objects.filter(kind=SynthesisJob.KIND, status="succeeded"), required=False,
+        queryset=SynthesisJob.objects.filter(kind=SynthesisJob.KIND, status=SynthesisJob.Status.SUCCEEDED), required=False,
         help_text="Only these jobs' rewrites (none chosen: every job of the data set).")
     teacher_queries = forms.IntegerField(initial=0, label="Teacher queries",
                                          help_text="Distil this many training queries' rewrites from the OpenAI-"
@@ -42,14 +42,14 @@ class RewriterTrainingForm(ConfigForm):
     grpo_prompts_per_step = forms.IntegerField(initial=1, label="GRPO queries per step")
     grpo_learning_rate = forms.FloatField(initial=1e-5, label="GRPO learning rate")
     retriever_version = forms.ModelChoiceField(
-        queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"), required=False,
+        queryset=RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY).order_by("name"), required=False,
         help_text="The strong retriever the rewrites go through (relevance and incremental rewards, evaluation).")
     baseline_version = forms.ModelChoiceField(
-        queryset=RetrieverVersion.objects.filter(status="ready").order_by("name"), required=False,
+        queryset=RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY).order_by("name"), required=False,
         help_text="The online baseline for the incremental reward (empty: the retriever above).")
     judge_backend = forms.ChoiceField(choices=[("cross-encoder", "cross-encoder"), ("llm", "llm")],
                                       initial="cross-encoder")
-    judge_version = forms.ModelChoiceField(queryset=JudgeVersion.objects.filter(status="ready"), required=False,
+    judge_version = forms.ModelChoiceField(queryset=JudgeVersion.objects.filter(status=JudgeVersion.Status.READY), required=False,
                                            help_text="Empty: the data set's newest ready judge.")
     device = forms.ChoiceField(choices=[("auto", "auto (CUDA when present)"), ("cpu", "cpu"), ("cuda", "cuda")],
                                initial="auto")

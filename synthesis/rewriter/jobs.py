@@ -286,7 +286,7 @@ def synthesis_with_rewriter_start(*, version, user=None, overrides: dict | None 
                          "a retriever version.")
     judge_id = config.get("judge_version_id") or (training.get("judge") or {}).get("judge_version_id")
     if not judge_id and config.get("judge_backend", "cross-encoder") == "cross-encoder":
-        judge_id = JudgeVersion.objects.filter(dataset_id=version.dataset_id, status="ready").values_list(
+        judge_id = JudgeVersion.objects.filter(dataset_id=version.dataset_id, status=JudgeVersion.Status.READY).values_list(
             "pk", flat=True).first()
     config.update({"dataset_id": version.dataset_id, "retriever_version_id": retriever,
                    "baseline_version_id": config.get("baseline_version_id") or training.get("baseline_version_id")

@@ -47,7 +47,7 @@ def reward_setup(*, config: dict, dataset, settings: RewardSettings, device: str
         judge_version_id = judge_config.pop("judge_version_id", None)
         judge_version = JudgeVersion.objects.get(pk=judge_version_id) if judge_version_id else None
         if backend == "cross-encoder" and judge_version is None:
-            judge_version = JudgeVersion.objects.filter(dataset=dataset, status="ready").first()
+            judge_version = JudgeVersion.objects.filter(dataset=dataset, status=JudgeVersion.Status.READY).first()
         judge = load_judge(backend=backend, judge_version=judge_version, device=device, **judge_config)
         fields = judge_version.hyperparams.get("fields") if judge_version is not None else None
         threshold = settings.threshold if settings.threshold is not None else judge_keep_threshold(judge_version)
