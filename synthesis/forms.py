@@ -81,7 +81,7 @@ class JudgeTrainingForm(ChoiceConfigForm):
     exclude_config_fields = ("dataset_id", "base_model", "batch_size", "learning_rate", "validation_share", "seed")
 
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"))
-    field_order = ["dataset", "name", "epochs", "negatives_per_positive", "max_examples"]
+    field_order = ["dataset", "name", "kind", "epochs", "negatives_per_positive", "max_examples"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
