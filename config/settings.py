@@ -10,8 +10,11 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-if (BASE_DIR / ".env").exists():  # optional local file; real deployments set the environment
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Optional local file (`make demo` writes one with DEBUG=true and a generated development key); the environment
+# wins over it, and real deployments set the environment. DJANGO_ENV_FILE names another file; empty: none (tests).
+ENV_FILE = os.environ.get("DJANGO_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -20,7 +23,8 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-key-set-SECRET_KEY-in-p
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off.")
+    raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off "
+                               "(for development, `make demo` writes a local .env with DEBUG=true).")
 # Django's test runner adds "testserver" itself; it has no place in a deployment's default.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -1,6 +1,6 @@
 """Staff pages of the retrieval app: side-by-side search over two retriever versions, and the versions list."""
 from django import forms
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from core.roles import ANALYST, role_required
 
@@ -41,6 +41,12 @@ def search_page(request):
     context = {"form": form, "sides": sides}
     template = "retrieval/_comparison.html" if request.htmx else "retrieval/search.html"
     return render(request, template, context)
+
+
+@role_required(ANALYST)
+def index(request):
+    """`/retrieval/`: the versions page, which links the side-by-side search."""
+    return redirect("retrieval_versions")
 
 
 @role_required(ANALYST)

@@ -9,6 +9,22 @@ PORT=${PORT:-8000}
 export DEBUG=${DEBUG:-true}
 VAR=${VAR_DIR:-var}
 mkdir -p "$VAR/log"
+# shellcheck source=scripts/demo_lib.sh
+. scripts/demo_lib.sh
+
+# One demo at a time: a second `make demo` would start a second worker on the same broker and database.
+if demo_worker_alive "$VAR"; then
+  echo "A demo worker is already running (pid $(cat "$VAR/worker.pid")): stop that demo with Ctrl-C in its" >&2
+  echo "terminal, or run: kill -- -$(cat "$VAR/worker.pid")" >&2
+  exit 1
+fi
+if demo_port_busy "$HOST" "$PORT"; then
+  echo "Something already answers on http://$HOST:$PORT/ (a running demo?): stop it, or run make demo PORT=8001." >&2
+  exit 1
+fi
+
+echo "== development settings"
+demo_write_env "${DJANGO_ENV_FILE-.env}" "$PY"
 
 echo "== migrate"
 $PY manage.py migrate --no-input -v 0
@@ -18,20 +34,12 @@ $PY manage.py build_demo_bundle --out "$VAR/demo_bundle"
 $PY manage.py import_bundle "$VAR/demo_bundle" --format bundle --name demo
 
 echo "== Celery worker (log: $VAR/log/worker.log)"
-if [ -f "$VAR/worker.pid" ] && kill -0 "$(cat "$VAR/worker.pid")" 2>/dev/null; then
-  echo "   already running (pid $(cat "$VAR/worker.pid"))"
-else
-  nohup .venv/bin/celery -A celery_worker worker -Q default,ml --concurrency 2 --loglevel INFO \
-    >"$VAR/log/worker.log" 2>&1 &
-  echo $! > "$VAR/worker.pid"
-  echo "   started (pid $(cat "$VAR/worker.pid"))"
-fi
-stop_all() {
-  [ -f "$VAR/worker.pid" ] && kill "$(cat "$VAR/worker.pid")" 2>/dev/null
-  [ -n "${WEB_PID:-}" ] && kill "$WEB_PID" 2>/dev/null
-  rm -f "$VAR/worker.pid"
-}
-trap stop_all EXIT INT TERM
+demo_start_worker "$VAR" "$VAR/log/worker.log" .venv/bin/celery -A celery_worker worker -Q default,ml \
+  --concurrency 2 --loglevel INFO
+echo "   started (pid $(cat "$VAR/worker.pid"))"
+WEB_PID=""
+trap 'demo_stop "$VAR" "$WEB_PID"' EXIT
+trap 'exit 130' INT TERM HUP  # exiting runs the EXIT trap: both processes are stopped, whatever state they are in
 
 echo "== web server: http://$HOST:$PORT/ (log: $VAR/log/web.log)"
 $PY manage.py runserver "$HOST:$PORT" --noreload >"$VAR/log/web.log" 2>&1 &

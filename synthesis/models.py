@@ -64,6 +64,7 @@ class MinedQuery(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "mined queries"
         ordering = ["job", "position"]
         constraints = [models.UniqueConstraint(fields=["job", "query"], name="uniq_mined_query_per_job")]
         indexes = [models.Index(fields=["job", "done_at"])]

@@ -7,6 +7,8 @@ def required(component: str) -> bool:
     return os.environ.get(f"REQUIRE_{component.upper()}", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# A developer's .env (written by `make demo`: DEBUG=true, a dev key) must not change what the tests see.
+os.environ.setdefault("DJANGO_ENV_FILE", "")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

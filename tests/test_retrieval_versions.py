@@ -254,6 +254,16 @@ def test_search_page_shows_two_versions_side_by_side_with_diff_markers(client, a
     assert b"<html" in full.content and b"Cast iron frying pan 28 cm" in full.content
 
 
+def test_retrieval_root_leads_to_the_versions_page(client, analyst, annotator):
+    assert client.get("/retrieval/")["Location"].startswith(reverse("login"))
+    client.force_login(analyst)
+    response = client.get("/retrieval/")
+    assert response.status_code == 302 and response["Location"] == reverse("retrieval_versions")
+    assert reverse("retrieval_search") in client.get(response["Location"]).content.decode()
+    client.force_login(annotator)
+    assert client.get("/retrieval/").status_code == 403
+
+
 def test_search_page_is_for_staff_only(client, annotator):
     client.force_login(annotator)
     assert client.get(reverse("retrieval_search")).status_code == 403

@@ -184,3 +184,14 @@ def test_campaign_metrics_reads_the_database_and_is_json_ready(annotator, annota
     assert result["progress"]["skips"] == 1
     assert {row["annotator"]: row["skips"] for row in result["annotators"]} == {"ann1": 0, "ann2": 0, "ann3": 1}
     assert result["agreement"]["krippendorff_alpha"] == 1.0  # both annotators agree on both items
+
+
+@pytest.mark.parametrize("needed, sentence", [(1, "About 1 more judged query to reach"),
+                                              (9, "About 9 more judged queries to reach")])
+def test_dashboard_says_query_or_queries_needed(metrics, needed, sentence):
+    from django.template.loader import render_to_string
+
+    shown = {**metrics, "overall": {**metrics["overall"], "queries_needed": needed}}
+    html = render_to_string("sbs/_dashboard_metrics.html",
+                            {"metrics": shown, "campaign": {"pk": 1, "status": "closed"}})
+    assert sentence in html

@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC = {"login", "admin:login", "admin:logout", "logout", "admin:password_reset", "admin:password_reset_done",
+PUBLIC = {"login", "favicon", "admin:login", "admin:logout", "logout", "admin:password_reset",
+          "admin:password_reset_done",
           "admin:password_reset_confirm", "admin:password_reset_complete"}
 DUMMY = {"int": "1", "str": "x", "slug": "x", "uuid": str(uuid.uuid4()), "path": "x"}
 
