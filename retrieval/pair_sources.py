@@ -95,13 +95,15 @@ class SourcePairs:
     params: dict
     ratio: float | None
     pairs: dict[tuple[int, int], float] = field(default_factory=dict)
+    per_pair: float | None = None  # examples per pair added on top of the budget (exclusive with ratio)
 
     @property
     def count(self) -> int:
         return len(self.pairs)
 
 
-def collect_pairs(*, dataset, name: str, params: dict | None = None, ratio: float | None = None) -> SourcePairs:
+def collect_pairs(*, dataset, name: str, params: dict | None = None, ratio: float | None = None,
+                  per_pair: float | None = None) -> SourcePairs:
     """Run one source and check that every pair belongs to `dataset` and has a positive weight."""
     from .models import Product, Query
 
@@ -109,7 +111,8 @@ def collect_pairs(*, dataset, name: str, params: dict | None = None, ratio: floa
     if ratio is not None and not (0 <= float(ratio) < 1):
         raise ValueError(f"Pair source {name!r}: ratio must be in [0, 1), got {ratio!r}.")
     fn = get_pair_source(name)
-    collected = SourcePairs(name=name, params=params, ratio=None if ratio is None else float(ratio))
+    collected = SourcePairs(name=name, params=params, ratio=None if ratio is None else float(ratio),
+                            per_pair=None if per_pair is None else float(per_pair))
     for row in fn(dataset, **params):
         try:
             query_pk, product_pk, weight = int(row[0]), int(row[1]), float(row[2])

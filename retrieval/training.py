@@ -59,8 +59,16 @@ def examples_per_source(sources: list[SourcePairs], samples_per_epoch: int | Non
 
     A source with a `ratio` supplies that share of all examples; the others share the rest in proportion to
     their pair counts. Without `samples_per_epoch`, the sources without a ratio keep their natural pair counts
-    and the total follows from the ratios.
+    and the total follows from the ratios. A source with `per_pair` stays out of that budget and adds
+    `per_pair` examples per pair on top of it, so the other sources keep exactly what they would have without it
+    (the synthetic data is added, never substituted).
     """
+    added = {s.name: round(s.per_pair * s.count) for s in sources if s.per_pair is not None}
+    counts = examples_in_budget([s for s in sources if s.per_pair is None], samples_per_epoch)
+    return {**counts, **added}
+
+
+def examples_in_budget(sources: list[SourcePairs], samples_per_epoch: int | None) -> dict[str, int]:
     ratio_sum = sum(s.ratio for s in sources if s.ratio is not None)
     if ratio_sum >= 1:
         raise ValueError(f"The extra sources' ratios add up to {ratio_sum:.2f}; they must leave room for the logs (< 1).")
@@ -122,7 +130,7 @@ def training_set_build(
         "click_weight": config["click_weight"], "purchase_weight": config["purchase_weight"]})]
     for spec in config.get("extra_sources") or []:
         sources.append(collect_pairs(dataset=dataset, name=spec["name"], params=spec.get("params"),
-                                     ratio=spec.get("ratio")))
+                                     ratio=spec.get("ratio"), per_pair=spec.get("per_pair")))
     if not any(s.count for s in sources):
         raise ValueError(
             f"No training pairs for data set {dataset.name!r}: no clicked or purchased (query, product) in the logs "
@@ -163,6 +171,7 @@ def training_set_build(
                 "pairs": s.count,
                 "examples": sum(1 for e in examples if e[2] == s.name),
                 "ratio": s.ratio,
+                "per_pair": s.per_pair,
                 **({"params": s.params} if s.name != LOGS else {}),
             }
             for s in sources

@@ -93,6 +93,11 @@ class TreatmentForm(forms.Form):
         queryset=RetrieverVersion.objects.filter(status=RetrieverVersion.Status.READY, kind=RetrieverVersion.Kind.DENSE).order_by("name"),
         help_text="The dense baseline whose training config the treatment copies.")
     name = forms.SlugField(required=False, max_length=100)
-    ratio = forms.FloatField(min_value=0, max_value=0.95, required=False,
-                             help_text="Share of training examples from synthetic pairs (empty: natural mix).")
+    # The limits of ratio and per_pair are the retriever config's (retrieval.versions.config.ExtraSource).
+    per_pair = forms.FloatField(required=False, label="Added examples per synthetic pair",
+                                help_text="Add the synthetic pairs on top of the baseline's log examples, this many "
+                                          "examples per pair per epoch (the logs keep every example).")
+    ratio = forms.FloatField(required=False, label="Or: share of the budget",
+                             help_text="Instead: the synthetic pairs take this share of the baseline's examples "
+                                       "(the logs give up that share). Empty with per-pair empty: natural mix.")
     only_incremental = forms.BooleanField(required=False)

@@ -9,12 +9,13 @@ from .models import SynthesisJob, SyntheticPair
 
 
 def treatment_version_start(*, job: Job, base_version, name: str = "", ratio: float | None = None,
-                            only_incremental: bool = False, user=None):
+                            per_pair: float | None = None, only_incremental: bool = False, user=None):
     """Build a dense treatment version: the baseline's own config plus this job's synthetic pairs.
 
     `base_version` is the dense baseline whose training config is copied; the synthetic pairs enter through the
-    retrieval app's "synthetic" pair source with the mixing `ratio` (None: natural proportion), which the new
-    version records in its manifest.
+    retrieval app's "synthetic" pair source, either added on top of the baseline's examples (`per_pair` examples
+    per pair: the treatment sees every log example the baseline sees) or taking a `ratio` of them (None and None:
+    natural proportion). The new version's manifest records the examples of each source.
     """
     from retrieval.models import RetrieverVersion
     from retrieval.versions import version_build
@@ -31,6 +32,8 @@ def treatment_version_start(*, job: Job, base_version, name: str = "", ratio: fl
     source = {"name": "synthetic", "params": {"job_ids": [job.pk], "only_incremental": only_incremental}}
     if ratio is not None:
         source["ratio"] = float(ratio)
+    if per_pair is not None:
+        source["per_pair"] = float(per_pair)
     config["extra_sources"] = [s for s in config.get("extra_sources", []) if s.get("name") != "synthetic"] + [source]
     name = name or slugify(f"{base_version.name}-synth-{job.pk}")[:100]
     return version_build(dataset=base_version.dataset, name=name, kind=RetrieverVersion.Kind.DENSE, config=config,

@@ -86,7 +86,8 @@ def treatment_train(request, pk: int):
     data = form.cleaned_data
     try:
         version = treatment_version_start(job=job, base_version=data["base_version"], name=data.get("name") or "",
-                                          ratio=data.get("ratio"), only_incremental=data["only_incremental"],
+                                          ratio=data.get("ratio"), per_pair=data.get("per_pair"),
+                                          only_incremental=data["only_incremental"],
                                           user=request.user)
     except (ValueError, BrokerUnavailable) as exc:
         messages.error(request, str(exc))

@@ -129,6 +129,26 @@ def test_extra_source_ratio_sets_its_share_and_the_manifest_counts_pairs_by_sour
     assert training.sources.count(extra_source) == 250
 
 
+def test_an_added_source_keeps_every_log_example_of_the_baseline_and_adds_its_own(dataset, extra_source):
+    baseline = training_set_build(dataset=dataset, config=dense_config(samples_per_epoch=1000, epochs=2), seed=3)
+    config = dense_config(samples_per_epoch=1000, epochs=2, extra_sources=[{"name": extra_source, "per_pair": 1.5}])
+    treatment = training_set_build(dataset=dataset, config=config, seed=3)
+    sources = treatment.manifest["sources"]
+    assert sources["logs"]["examples"] == baseline.manifest["sources"]["logs"]["examples"] == 2000
+    assert sources[extra_source]["examples"] == 2 * round(1.5 * 2) and sources[extra_source]["per_pair"] == 1.5
+    assert treatment.manifest["examples"] == 2006
+
+    def log_pairs(training):
+        return sorted((q, p) for q, p, s in zip(training.query_pks, training.positive_pks, training.sources) if s == "logs")
+
+    assert log_pairs(treatment) == log_pairs(baseline)  # the same log examples, not merely as many
+
+
+def test_a_source_cannot_both_share_and_add_to_the_budget(extra_source):
+    with pytest.raises(ValueError, match="not both"):
+        normalize_config(kind="dense", config={"extra_sources": [{"name": extra_source, "ratio": 0.2, "per_pair": 1}]})
+
+
 def test_same_seed_gives_the_same_examples_and_another_seed_does_not(dataset):
     config = dense_config(epochs=3)
     first = training_set_build(dataset=dataset, config=config, seed=5)

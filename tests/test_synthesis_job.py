@@ -189,6 +189,9 @@ def test_treatment_build_mixes_the_jobs_pairs_into_the_baseline_config(world, mo
     assert captured["config"]["extra_sources"] == [
         {"name": "synthetic", "params": {"job_ids": [job.pk], "only_incremental": False}, "ratio": 0.3}]
     assert captured["name"] == f"base-synth-{job.pk}"
+    treatment_version_start(job=job, base_version=baseline, per_pair=0.5, name="added", user=admin_user)
+    assert captured["config"]["extra_sources"] == [
+        {"name": "synthetic", "params": {"job_ids": [job.pk], "only_incremental": False}, "per_pair": 0.5}]
 
 
 def test_judge_training_job_records_a_ready_version_with_validation_metrics(world, tmp_path, admin_user):

@@ -57,11 +57,20 @@ class HardNegatives(JobConfig):
 
 
 class ExtraSource(JobConfig):
-    """Training pairs from a registered pair source, mixed in with `ratio` (None: natural proportion)."""
+    """Training pairs from a registered pair source, either mixed into the epoch's budget with `ratio` (None:
+    natural proportion), or added on top of it with `per_pair` examples per pair (the logs keep every example
+    they would have without the source)."""
 
     name: str = Field(min_length=1)
     params: dict[str, Any] | None = None
     ratio: float | None = Field(None, ge=0, lt=1)
+    per_pair: float | None = Field(None, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_mixing_rule(self) -> "ExtraSource":
+        if self.ratio is not None and self.per_pair is not None:
+            raise ValueError("An extra source takes a share of the budget (ratio) or adds to it (per_pair), not both.")
+        return self
 
     @field_validator("name")
     @classmethod
