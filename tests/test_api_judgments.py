@@ -53,6 +53,9 @@ def test_analyst_filters_by_campaign_annotator_segment_and_type(analyst, judged)
     assert count(query_type="plain") == 3  # two on the first campaign's item 0, one skip on the other's item 0
     assert count(created_after=(timezone.now() + timedelta(minutes=1)).isoformat()) == 0
     assert count(created_before=(timezone.now() + timedelta(minutes=1)).isoformat()) == 4
+    # ISO 8601 allows offsets PostgreSQL cannot store (beyond ±15:59); the filter compares in UTC instead
+    assert count(created_after="2000-01-01T00:00:00+16:00") == 4
+    assert count(created_before="2000-01-01T00:00:00-16:00") == 0
 
 
 def test_cursor_pagination_walks_every_judgment_once(analyst, judged):

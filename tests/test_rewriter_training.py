@@ -205,6 +205,16 @@ def test_grpo_steps_run_and_the_logged_rewards_move(sft_run, tmp_path):
     assert any(not torch.equal(before[name], after[name]) for name in before)
 
 
+def test_a_checkpoint_half_written_by_a_killed_worker_is_not_resumed_from(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step, files in ((2, ("model.safetensors", "trainer_state.json")), (4, ("model.safetensors",)), (6, ())):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        for name in files:
+            (folder / f"checkpoint-{step}" / name).write_text("x")
+    assert last_checkpoint(tmp_path).endswith("checkpoint-2")
+    assert last_checkpoint(tmp_path / "nothing-here") is None
+
+
 def test_grpo_interrupted_mid_run_resumes_from_its_last_checkpoint(sft_run, tmp_path):
     sft_out, _, _ = sft_run
     settings = RewardSettings.from_config({"weights": {"relevance": 0, "alignment": 0, "diversity": 1,

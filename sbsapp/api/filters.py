@@ -2,6 +2,8 @@
 ignored filter (see core.api.filters)."""
 from __future__ import annotations
 
+from datetime import timezone as dt_timezone
+
 import django_filters
 from django.contrib.auth import get_user_model
 from rest_framework import exceptions
@@ -28,6 +30,10 @@ class ItemFilter(StrictFilterSet):
 class JudgmentFilterForm(StrictFilterForm):
     def clean(self):
         cleaned = super().clean()
+        for key in ("created_after", "created_before"):
+            # ISO 8601 allows offsets PostgreSQL refuses (beyond ±15:59): compare in UTC, which both accept.
+            if cleaned.get(key) is not None:
+                cleaned[key] = cleaned[key].astimezone(dt_timezone.utc)
         after, before = cleaned.get("created_after"), cleaned.get("created_before")
         if after and before and after >= before:
             self.add_error("created_before", "Must be later than created_after.")

@@ -9,14 +9,23 @@ from typing import Any
 
 MODEL_FOLDER = "model"
 CHECKPOINT_FOLDER = "checkpoints"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "adapter_model.safetensors")
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Weights and the trainer state (written last) are both there: a worker killed while saving leaves neither
+    or only part, and the Trainer cannot resume from such a folder."""
+    return (folder / "trainer_state.json").is_file() and any((folder / name).is_file() for name in WEIGHT_FILES)
 
 
 def last_checkpoint(out_dir: Path) -> str | None:
     """The newest complete checkpoint of a training run in `out_dir`, if it was interrupted."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     folder = Path(out_dir) / CHECKPOINT_FOLDER
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if not folder.is_dir():
+        return None
+    complete = [child for child in folder.glob("checkpoint-*")
+                if child.is_dir() and child.name.rsplit("-", 1)[-1].isdigit() and is_complete_checkpoint(child)]
+    return str(max(complete, key=lambda child: checkpoint_step(str(child)))) if complete else None
 
 
 def checkpoint_step(checkpoint: str) -> int:
