@@ -12,10 +12,12 @@ from core.api.errors import Conflict, error_responses
 from core.api.filters import ListFilterBackend, StrictFilterSet
 from core.api.pagination import StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites
+from core.api.schema import read_schema
 from core.api.throttles import ThrottleRefusedRequestsMixin
 
 from .models import Job
 from .services import job_cancel
+
 
 class JobSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -49,22 +51,12 @@ JOB_EXAMPLE = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List background jobs",
-        description="Every long task (import, training, synthesis, campaign generation) is a job. Newest first. "
-                    "Analysts and admins.",
-        responses={200: JobSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
-        tags=["jobs"],
-    ),
-    retrieve=extend_schema(
-        summary="One job: status, progress, counts, log tail",
-        responses={200: JobSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A running job", value=JOB_EXAMPLE, response_only=True)],
-        tags=["jobs"],
-    ),
-)
+@extend_schema_view(**read_schema(
+    tag="jobs", serializer=JobSerializer, example_name="A running job", example=JOB_EXAMPLE,
+    list_summary="List background jobs",
+    list_description="Every long task (import, training, synthesis, campaign generation) is a job. Newest first. "
+                     "Analysts and admins.",
+    retrieve_summary="One job: status, progress, counts, log tail"))
 class JobViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = JobSerializer
     lookup_value_converter = "int"

@@ -13,9 +13,11 @@ from core.api.errors import Conflict, error_responses
 from core.api.filters import ListFilterBackend, StrictFilterSet
 from core.api.pagination import StandardPagination
 from core.api.permissions import IsAnalyst
+from core.api.schema import read_schema
 from core.api.throttles import ThrottleRefusedRequestsMixin
 
 from .models import RetrieverVersion
+
 
 class RetrieverVersionSerializer(serializers.ModelSerializer):
     dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
@@ -86,22 +88,12 @@ VERSION_EXAMPLE = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List retriever versions",
-        description="Built (and building) retrievers with their training manifest and offline metrics. "
-                    "Analysts and admins.",
-        responses={200: RetrieverVersionSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A dense treatment version", value=VERSION_EXAMPLE, response_only=True)],
-        tags=["retrievers"],
-    ),
-    retrieve=extend_schema(
-        summary="One retriever version",
-        responses={200: RetrieverVersionSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A dense treatment version", value=VERSION_EXAMPLE, response_only=True)],
-        tags=["retrievers"],
-    ),
-)
+@extend_schema_view(**read_schema(
+    tag="retrievers", serializer=RetrieverVersionSerializer, example_name="A dense treatment version",
+    example=VERSION_EXAMPLE, list_summary="List retriever versions",
+    list_description="Built (and building) retrievers with their training manifest and offline metrics. "
+                     "Analysts and admins.",
+    retrieve_summary="One retriever version"))
 class RetrieverVersionViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = RetrieverVersionSerializer
     lookup_value_converter = "int"

@@ -15,9 +15,16 @@ from rest_framework.response import Response
 
 from core.api.configs import validate_no_body
 from core.api.errors import ServiceUnavailable, error_responses
-from core.api.filters import BooleanFilter, FloatFilter, IntegerFilter, ListFilterBackend, StrictFilterSet
+from core.api.filters import (
+    BooleanFilter,
+    FloatFilter,
+    IntegerFilter,
+    ListFilterBackend,
+    StrictFilterSet,
+)
 from core.api.pagination import IncrementalCursorPagination, StandardPagination
 from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst
+from core.api.schema import read_schema
 from core.api.throttles import ThrottleRefusedRequestsMixin
 from core.configs import ConfigInvalid, validate_config
 from jobs.api import JOB_EXAMPLE, JobSerializer, JobStatusFilter, cancel_active_job
@@ -89,22 +96,12 @@ SYNTHESIS_JOB_EXAMPLE = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List synthesis jobs",
-        description="Synthesis runs (mine long-tail queries, rewrite, retrieve, judge, curate), newest first, "
-                    "with their live counts. Analysts and admins.",
-        responses={200: SynthesisJobSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-    retrieve=extend_schema(
-        summary="Status of one synthesis job",
-        responses={200: SynthesisJobSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A running synthesis", value=SYNTHESIS_JOB_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-)
+@extend_schema_view(**read_schema(
+    tag="synthesis", serializer=SynthesisJobSerializer, example_name="A running synthesis",
+    example=SYNTHESIS_JOB_EXAMPLE, list_summary="List synthesis jobs",
+    list_description="Synthesis runs (mine long-tail queries, rewrite, retrieve, judge, curate), newest first, "
+                     "with their live counts. Analysts and admins.",
+    retrieve_summary="Status of one synthesis job"))
 class SynthesisJobViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = SynthesisJobSerializer
     permission_classes = [AnalystReadsAdminWrites]
@@ -185,23 +182,13 @@ PAIR_EXAMPLE = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List synthetic pairs (incremental)",
-        description="Curated (original query, product) pairs with provenance, oldest first by id. To follow a "
-                    "running job, keep the largest `id` you have seen and ask again with `since_id`, or "
-                    "follow `next`. Analysts and admins.",
-        responses={200: SyntheticPairSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-    retrieve=extend_schema(
-        summary="One synthetic pair",
-        responses={200: SyntheticPairSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("A kept incremental pair", value=PAIR_EXAMPLE, response_only=True)],
-        tags=["synthesis"],
-    ),
-)
+@extend_schema_view(**read_schema(
+    tag="synthesis", serializer=SyntheticPairSerializer, example_name="A kept incremental pair", example=PAIR_EXAMPLE,
+    list_summary="List synthetic pairs (incremental)",
+    list_description="Curated (original query, product) pairs with provenance, oldest first by id. To follow a "
+                     "running job, keep the largest `id` you have seen and ask again with `since_id`, or "
+                     "follow `next`. Analysts and admins.",
+    retrieve_summary="One synthetic pair"))
 class SyntheticPairViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = SyntheticPairSerializer
     permission_classes = [IsAnalyst]

@@ -8,7 +8,12 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -19,19 +24,33 @@ from core.api.configs import validate_body, validate_no_body
 from core.api.errors import Conflict, ServiceUnavailable, error_responses
 from core.api.filters import ListFilterBackend, filterset_or_400
 from core.api.pagination import JudgmentCursorPagination, StandardPagination
-from core.api.permissions import AnalystReadsAdminWrites, IsAnalyst, ReadsOwnJudgmentsOrAll
+from core.api.permissions import (
+    AnalystReadsAdminWrites,
+    IsAnalyst,
+    ReadsOwnJudgmentsOrAll,
+)
+from core.api.schema import read_schema
 from core.api.throttles import ThrottleRefusedRequestsMixin
 from core.roles import is_analyst
 from jobs.services import BrokerUnavailable
 
-from ..campaigns import CampaignError, campaign_close, campaign_create, campaign_start_generation
+from ..campaigns import (
+    CampaignError,
+    campaign_close,
+    campaign_create,
+    campaign_start_generation,
+)
 from ..configs import CampaignConfig, CampaignCreateRequest
 from ..models import Campaign, Item, Judgment
 from ..selectors import campaign_metrics
 from . import export, filters
-from .serializers import (CampaignDetailSerializer, CampaignSerializer, ItemSerializer, JudgmentSerializer,
-                          OwnJudgmentSerializer)
-
+from .serializers import (
+    CampaignDetailSerializer,
+    CampaignSerializer,
+    ItemSerializer,
+    JudgmentSerializer,
+    OwnJudgmentSerializer,
+)
 
 # ------------------------------------------------------------------------------------------- SBS campaigns
 
@@ -49,20 +68,11 @@ PROGRESS_EXAMPLE = {
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List SBS campaigns",
-        description="Analysts and admins. Newest first.",
-        responses={200: CampaignSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("An active campaign", value=CAMPAIGN_EXAMPLE, response_only=True)],
-        tags=["campaigns"],
-    ),
-    retrieve=extend_schema(
-        summary="One campaign with its progress",
-        responses={200: CampaignDetailSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("An active campaign", response_only=True,
-                                 value={**CAMPAIGN_EXAMPLE, "progress": PROGRESS_EXAMPLE})],
-        tags=["campaigns"],
-    ),
+    **read_schema(tag="campaigns", serializer=CampaignSerializer, example_name="An active campaign",
+                  example=CAMPAIGN_EXAMPLE, list_summary="List SBS campaigns",
+                  list_description="Analysts and admins. Newest first.",
+                  retrieve_summary="One campaign with its progress", detail_serializer=CampaignDetailSerializer,
+                  detail_example={**CAMPAIGN_EXAMPLE, "progress": PROGRESS_EXAMPLE}),
     create=extend_schema(
         summary="Create a campaign (admins)",
         description="Creates the campaign and, unless `generate` is false, starts the background job that samples "
@@ -175,22 +185,12 @@ ITEM_EXAMPLE = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List campaign items (unblinded)",
-        description="Each item is one query with both frozen result lists and the side system B was shown on. "
-                    "Analysts and admins.",
-        responses={200: ItemSerializer(many=True), **error_responses(400, 401, 403)},
-        examples=[OpenApiExample("An item", value=ITEM_EXAMPLE, response_only=True)],
-        tags=["campaigns"],
-    ),
-    retrieve=extend_schema(
-        summary="One campaign item",
-        responses={200: ItemSerializer, **error_responses(401, 403, 404)},
-        examples=[OpenApiExample("An item", value=ITEM_EXAMPLE, response_only=True)],
-        tags=["campaigns"],
-    ),
-)
+@extend_schema_view(**read_schema(
+    tag="campaigns", serializer=ItemSerializer, example_name="An item", example=ITEM_EXAMPLE,
+    list_summary="List campaign items (unblinded)",
+    list_description="Each item is one query with both frozen result lists and the side system B was shown on. "
+                     "Analysts and admins.",
+    retrieve_summary="One campaign item"))
 class ItemViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ItemSerializer
     permission_classes = [IsAnalyst]
