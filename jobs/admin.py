@@ -17,13 +17,18 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
-        for job in queryset:
-            job_cancel(job=job)
-        self.message_user(request, f"Cancellation requested for {queryset.count()} job(s).")
+        cancel_selected(self, request, queryset)
 
     @admin.action(description="Retry selected failed/cancelled jobs")
     def retry_jobs(self, request, queryset):
         retry_selected(self, request, queryset, sent_note="they resume from what they already wrote")
+
+
+def cancel_selected(model_admin, request, queryset) -> None:
+    """The admin's cancel action for any job list."""
+    for job in queryset:
+        job_cancel(job=job)
+    model_admin.message_user(request, f"Cancellation requested for {queryset.count()} job(s).")
 
 
 def retry_selected(model_admin, request, queryset, *, sent_note: str) -> None:

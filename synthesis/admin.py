@@ -6,8 +6,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs.admin import retry_selected
-from jobs.services import BrokerUnavailable, job_cancel
+from jobs.admin import cancel_selected, retry_selected
+from jobs.services import BrokerUnavailable
 
 from .forms import JudgeTrainingForm, SynthesisJobForm
 from .judging.training import judge_training_start
@@ -76,9 +76,7 @@ class SynthesisJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
-        for job in queryset:
-            job_cancel(job=job)
-        self.message_user(request, f"Cancellation requested for {queryset.count()} job(s).")
+        cancel_selected(self, request, queryset)
 
     @admin.action(description="Resume selected failed or cancelled jobs")
     def resume_jobs(self, request, queryset):

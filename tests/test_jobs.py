@@ -154,3 +154,16 @@ def test_admin_retry_action_sends_failed_jobs_and_reports_the_skipped_ones(clien
     assert "1 job(s) sent again" in html and f"Skipped 1 job(s) that are not failed or cancelled: ping #{done.pk}" in html
     done.refresh_from_db()
     assert done.status == Job.Status.SUCCEEDED
+
+
+def test_admin_cancel_action_on_jobs_and_on_synthesis_jobs(client, admin_user):
+    queued = Job.objects.create(kind="ping", task_name="t", status=Job.Status.QUEUED)
+    synthesis = Job.objects.create(kind="synthesis", task_name="t", status=Job.Status.RUNNING)
+    client.force_login(admin_user)
+    for changelist, job in (("admin:jobs_job_changelist", queued), ("admin:synthesis_synthesisjob_changelist", synthesis)):
+        page = client.post(reverse(changelist), {"action": "cancel_jobs", "_selected_action": [job.pk]}, follow=True)
+        assert "Cancellation requested for 1 job(s)." in page.content.decode()
+    queued.refresh_from_db()
+    synthesis.refresh_from_db()
+    assert queued.status == Job.Status.CANCELLED and queued.cancel_requested
+    assert synthesis.status == Job.Status.RUNNING and synthesis.cancel_requested  # stops at its next checkpoint
