@@ -16,17 +16,12 @@ bundle's click/purchase logs with in-batch + one random negative, InfoNCE, tempe
 
 Both dense systems encode with the same `--max-seq-length` (default 64 tokens) so they differ only in training.
 
-`--synthesis` adds the synthesis protocol (arXiv 2602.23620) after those systems, every stage timed:
-
-1. a cross-encoder relevance judge trained on `train` labels and logs (`--judge-examples`, `--judge-epochs`);
-2. a synthesis job over up to `--max-queries` tail queries: the shipped SmolLM2 rewrites each `--candidates` times,
-   the hybrid retrieves `--retrieve-k` products per rewrite, the judge keeps (at its calibrated threshold)
-   products relevant to the ORIGINAL query (nothing here reads a `test` label);
-3. `treatment`: dense-logs' recipe (same examples per epoch) on logs + the job's (original query, product) pairs;
-4. `ablation-no-judge`: the same rewrites and retrieval, no judge: the `max_pairs_per_query` best-ranked
-   products of each query's rewrites (same cap, same logged-pair filter);
-5. `ablation-rewrite-pairs`: the judge-kept products paired with the REWRITES that found them instead of the
-   original query (each rewrite becomes a query row without labels, so it is never evaluated).
+`--synthesis` adds `dense-mpnet` (the shipped all-mpnet-base-v2 zero-shot: the retriever the rewrites go through)
+and runs the synthesis protocol of `bench/synthesis_protocol.py` over `--seeds` seeds: judges of every kind,
+a held-out share of tail queries, per seed a baseline, a synthesis job and a treatment (synthetic pairs added to the
+baseline's examples), the first seed's ablations, and the paired bootstrap CI of treatment - baseline per segment
+(`head`, `torso`, `tail`, `tail_synthesised`, `tail_unseen`). The whole result is written as JSON to
+`bench/results/retrieval_quality-<bundle>.json` (`--out` to change it).
 """
 from __future__ import annotations
 
@@ -80,74 +75,6 @@ def build_and_evaluate(*, dataset, label: str, kind: str, config: dict, seed: in
     return evaluate_built(version, label=label, started=started)
 
 
-# --- the synthesis protocol -------------------------------------------------------------------------------------
-
-BENCH_PAIRS: dict[str, list[tuple[int, int, float]]] = {}  # pair lists the ablation sources hand to training
-
-
-def bench_pair_source(dataset, *, name: str, **_):
-    return BENCH_PAIRS[name]
-
-
-def synthesis_protocol(*, dataset, args, stage_seconds: dict) -> list[dict]:
-    """Judge, synthesis job, treatment and the two ablations; returns their build-and-evaluate results."""
-    from retrieval.models import RetrieverVersion
-    from retrieval.pair_sources import register_pair_source
-    from synthesis.models import SyntheticPair
-    from synthesis.config import SynthesisConfig
-    from synthesis.judging.training import judge_version_start
-    from synthesis.services import synthesis_job_start
-    from synthesis.treatment import treatment_version_start
-
-    def timed(stage, fn):
-        started = time.perf_counter()
-        result = fn()
-        stage_seconds[stage] = round(time.perf_counter() - started, 1)
-        print(f"  {stage}: {stage_seconds[stage]} s", file=sys.stderr, flush=True)
-        return result
-
-    baseline = RetrieverVersion.objects.get(name="bench-dense-logs")
-    hybrid = RetrieverVersion.objects.get(name="bench-hybrid-bm25-logs")
-    print("training the relevance judge ...", file=sys.stderr, flush=True)
-    judge = timed("judge training", lambda: judge_version_start(
-        dataset=dataset, name="bench-judge", epochs=args.judge_epochs, batch_size=16,
-        learning_rate=args.judge_learning_rate, max_examples=args.judge_examples, seed=args.seed))
-    judge.refresh_from_db()
-    if judge.status != "ready":
-        raise SystemExit(f"judge training failed: {judge.job.error if judge.job else judge.status}")
-    stage_seconds["judge validation AUC"] = round(judge.metrics["auc"], 3)
-    stage_seconds["judge calibrated threshold"] = judge.metrics["threshold"]
-
-    config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=hybrid.pk, baseline_version_id=baseline.pk,
-                             judge_version_id=judge.pk, candidates=args.candidates, retrieve_k=args.retrieve_k,
-                             baseline_k=100, max_queries=args.max_queries, segments=("tail",),
-                             threshold=args.threshold, seed=args.seed)  # None: the judge's calibrated one
-    print(f"synthesis over up to {args.max_queries} tail queries ...", file=sys.stderr, flush=True)
-    job = timed("synthesis", lambda: synthesis_job_start(config=config))
-    job.refresh_from_db()
-    if job.status != "succeeded":
-        raise SystemExit(f"synthesis failed: {job.error}")
-    queries = job.counts.get("queries_done", 0)
-    stage_seconds["synthesis queries"] = queries
-    stage_seconds["synthesis queries/min"] = round(60 * queries / max(stage_seconds["synthesis"], 1e-9), 1)
-    stage_seconds["synthesis kept pairs"] = SyntheticPair.objects.filter(job=job).count()
-
-    results = []
-    started = time.perf_counter()
-    treatment = treatment_version_start(job=job, base_version=baseline, name="bench-treatment")
-    results.append(evaluate_built(treatment, label="treatment", started=started))
-
-    BENCH_PAIRS["unjudged"] = unjudged_pairs(job=job, hybrid=hybrid, config=config)
-    BENCH_PAIRS["rewrite-pairs"] = rewrite_pairs(job=job, dataset=dataset)
-    register_pair_source("bench", bench_pair_source)
-    for label, name in (("ablation-no-judge", "unjudged"), ("ablation-rewrite-pairs", "rewrite-pairs")):
-        ablation = {**treatment.hyperparams, "extra_sources": [{"name": "bench", "params": {"name": name}}]}
-        print(f"building {label} ({len(BENCH_PAIRS[name])} pairs) ...", file=sys.stderr, flush=True)
-        results.append(build_and_evaluate(dataset=dataset, label=label, kind="dense", config=ablation,
-                                          seed=baseline.seed))
-    return results
-
-
 def evaluate_built(version, *, label: str, started: float) -> dict:
     """Evaluate a version built by a service (eager jobs: it is already built when the service returns)."""
     from retrieval.versions import version_evaluate
@@ -161,51 +88,9 @@ def evaluate_built(version, *, label: str, started: float) -> dict:
     if job.status != "succeeded":
         raise SystemExit(f"{label}: evaluation failed: {job.error}")
     version.refresh_from_db()
-    return {"label": label, "kind": version.kind, "metrics": version.metrics, "manifest": version.manifest,
+    return {"label": label, "name": version.name, "kind": version.kind, "metrics": version.metrics,
+            "manifest": version.manifest,
             "build_s": round(build_seconds, 1), "evaluate_s": round(time.perf_counter() - started, 1)}
-
-
-def unjudged_pairs(*, job, hybrid, config) -> list[tuple[int, int, float]]:
-    """The job's rewrites through the same retrieval and curation, with retrieval rank in place of the judge."""
-    from synthesis.models import MinedQuery, RewriteCandidate
-    from synthesis.pipeline import select_pairs, union_candidates
-    from synthesis.pipeline import logged_products, version_retrieve_many
-
-    retrieve_many = version_retrieve_many(hybrid)
-    mined = list(MinedQuery.objects.filter(job=job).select_related("query").order_by("query_id"))
-    logged = logged_products([m.query_id for m in mined]) if config.drop_logged else {}
-    pairs = []
-    for m in mined:
-        rewrites = list(dict.fromkeys(RewriteCandidate.objects.filter(job=job, query_id=m.query_id)
-                                      .order_by("pk").values_list("text", flat=True)))
-        results = retrieve_many([m.query.text, *rewrites], config.retrieve_k)
-        candidates = union_candidates(original=results[0], by_rewrite=dict(zip(rewrites, results[1:])))
-        best_rank = {}
-        for ranked in results:
-            for rank, pk in enumerate(ranked):
-                best_rank[pk] = min(rank, best_rank.get(pk, rank))
-        scores = {pk: 1 / (1 + best_rank[pk]) for pk in candidates if pk not in logged.get(m.query_id, set())}
-        for pair in select_pairs(candidates=candidates, scores=scores, baseline_top=(), threshold=0,
-                                 cap=config.max_pairs_per_query):
-            pairs.append((m.query_id, pair.product_pk, 1.0))
-    return pairs
-
-
-def rewrite_pairs(*, job, dataset) -> list[tuple[int, int, float]]:
-    """(rewrite, product) for every judge-kept product and each rewrite that found it; rewrites become label-less
-    query rows of the throw-away database (evaluation reads `test` labels only, so they are never evaluated)."""
-    from retrieval.models import Query
-    from synthesis.models import SyntheticPair
-
-    rows: dict[str, Query] = {}
-    pairs = []
-    for pair in SyntheticPair.objects.filter(job=job).order_by("pk"):
-        for text in pair.rewrites:
-            if text not in rows:
-                rows[text] = Query.objects.create(dataset=dataset, query_id=f"bench-rewrite-{len(rows)}", text=text,
-                                                  frequency=0, segment=Query.Segment.TAIL)
-            pairs.append((rows[text].pk, pair.product_id, 1.0))
-    return pairs
 
 
 def stages_table(stage_seconds: dict) -> str:
@@ -225,10 +110,12 @@ def timings_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_results(args, results: list[dict], stages: dict | None = None) -> None:
+def write_results(args, results: list[dict], stages: dict | None = None, protocol: dict | None = None) -> None:
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
-    args.out.write_text(json.dumps({"bundle": str(args.bundle), "settings": settings, "systems": results,
-                                    "synthesis_stages": stages or {}}, indent=2, default=str), encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"bundle": args.bundle_name, "settings": settings, "systems": results,
+                                    "synthesis_stages": stages or {}, **(protocol or {})}, indent=2, default=str),
+                        encoding="utf-8")
 
 
 def main() -> None:
@@ -243,18 +130,36 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--only", help="comma-separated labels of the default systems to run")
     parser.add_argument("--system", action="append", default=[], help="extra system LABEL=KIND:JSON")
-    parser.add_argument("--synthesis", action="store_true", help="add treatment and ablations (see above)")
-    parser.add_argument("--max-queries", type=int, default=200, help="tail queries the synthesis job rewrites")
+    parser.add_argument("--synthesis", action="store_true", help="add the synthesis protocol (see above)")
+    parser.add_argument("--bundle-name", help="name in the results file (default: bundle.json's name)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the protocol: --seed, --seed+1, ...")
+    parser.add_argument("--holdout", type=float, default=1 / 3, help="share of tail queries held out of synthesis")
+    parser.add_argument("--holdout-seed", type=int, default=13)
+    parser.add_argument("--rewrite-retriever", default="dense-mpnet", help="system label the rewrites go through")
+    parser.add_argument("--max-queries", type=int, help="tail queries the synthesis job rewrites (default: all)")
     parser.add_argument("--candidates", type=int, default=4, help="rewrites per query")
-    parser.add_argument("--retrieve-k", type=int, default=100, help="products retrieved per rewrite")
+    parser.add_argument("--retrieve-k", type=int, default=50, help="products retrieved per rewrite")
+    parser.add_argument("--max-pairs", type=int, default=20, help="kept pairs per query at most")
+    parser.add_argument("--per-pair", type=float, default=0.5, help="training examples ADDED per synthetic pair")
+    parser.add_argument("--ratio", type=float, help="instead of --per-pair: the synthetic share of a fixed budget")
     parser.add_argument("--threshold", type=float, help="keep products the judge scores at or above (default: "
                         "the judge's calibrated threshold, Youden's J on its validation split)")
+    parser.add_argument("--judges", default="mpnet-bi-encoder,cross-encoder,minilm-bi-encoder",
+                        help="judge kinds to make and measure; the synthesis uses the best-measured")
     parser.add_argument("--judge-examples", type=int, default=3000)
     parser.add_argument("--judge-epochs", type=int, default=1)
     parser.add_argument("--judge-learning-rate", type=float, default=1e-4)
+    parser.add_argument("--no-ablations", dest="ablations", action="store_false")
     args = parser.parse_args()
     if not (args.bundle / "catalog.jsonl").exists():
         raise SystemExit(f"{args.bundle} is not a bundle folder (no catalog.jsonl).")
+    if args.ratio is not None:
+        args.per_pair = None
+    if args.bundle_name is None:
+        manifest = args.bundle / "bundle.json"
+        args.bundle_name = json.loads(manifest.read_text())["name"] if manifest.exists() else args.bundle.name
+    if args.synthesis and args.out is None:
+        args.out = ROOT / "bench" / "results" / f"retrieval_quality-{args.bundle_name}.json"
 
     with tempfile.TemporaryDirectory(prefix="retrieval-quality-") as tmp:
         setup_django(Path(tmp))
@@ -275,6 +180,9 @@ def main() -> None:
             keep = set(args.only.split(","))
             systems = [s for s in systems if s[0] in keep]
         systems += [parse_system(raw) for raw in args.system]
+        if args.synthesis:
+            systems.append(("dense-mpnet", "dense", {"train": False, "base_model": "all-mpnet-base-v2",
+                                                     "max_seq_length": args.max_seq_length, "encode_batch_size": 64}))
         results = []
         for label, kind, config in systems:
             print(f"building {label} ...", file=sys.stderr, flush=True)
@@ -284,12 +192,16 @@ def main() -> None:
             if args.out:  # after every system, so that a late failure keeps the earlier results
                 write_results(args, results)
         stage_seconds: dict = {}
+        protocol = None
         if args.synthesis:
-            if not {"dense-logs", "hybrid-bm25-logs"} <= {r["label"] for r in results}:
-                raise SystemExit("--synthesis needs the dense-logs and hybrid-bm25-logs systems (check --only).")
-            results += synthesis_protocol(dataset=dataset, args=args, stage_seconds=stage_seconds)
-            if args.out:
-                write_results(args, results, stage_seconds)
+            if not {"dense-logs", args.rewrite_retriever} <= {r["label"] for r in results}:
+                raise SystemExit(f"--synthesis needs the dense-logs and {args.rewrite_retriever} systems (check --only).")
+            from bench.synthesis_protocol import synthesis_protocol
+
+            protocol = synthesis_protocol(dataset=dataset, args=args, stages=stage_seconds,
+                                          build_and_evaluate=build_and_evaluate)
+            results += protocol.pop("ablations")
+            write_results(args, results, stage_seconds, protocol)
         rows = [(r["label"], r["metrics"]) for r in results]
         segments = [("all",)] + [("segment", s) for s in ("head", "torso", "tail")
                                  if any(s in (m.get("segment") or {}) for _, m in rows)]
@@ -304,8 +216,39 @@ def main() -> None:
         print("## Build and training\n")
         print(timings_table(results) + "\n")
         if stage_seconds:
-            print("## Synthesis stages (seconds unless named)\n")
+            print("## Synthesis stages (seconds)\n")
             print(stages_table(stage_seconds) + "\n")
+        if protocol:
+            print_protocol(protocol)
+
+
+def print_protocol(protocol: dict) -> None:
+    from bench.paired_stats import paired_table
+    from bench.synthesis_protocol import judge_table
+
+    seeds = protocol["seeds"]
+    print(f"## Treatment vs baseline over seeds {seeds}: mean ± sd over seeds, paired bootstrap 95 % CI over "
+          f"queries (rewrites through {protocol['rewrite_retriever']}; {protocol['holdout']['tail_unseen_queries']} "
+          "tail queries held out of synthesis = tail_unseen)\n")
+    print(paired_table(protocol["summary"]) + "\n")
+    print("## Judges (every kind; the synthesis job uses the default)\n")
+    print(judge_table(protocol["judges"]) + "\n")
+    print("## Synthesis per seed\n")
+    print("| seed | queries | queries/min | kept pairs | incremental share | found only by rewrites | kept pairs "
+          "relevant by test labels | baseline examples | treatment examples |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in protocol["per_seed"]:
+        s, data = row["synthesis"], row["training_data"]
+        check = s["test_label_check"]
+        print(f"| {row['seed']} | {s['queries']} | {s['queries_per_min']} | {s['kept_pairs']} | "
+              f"{s['incremental_share']} | {s['found_only_by_rewrites']} | {check['precision']} of "
+              f"{check['labelled_pairs']} | {(data['baseline'] or {}).get('examples')} | "
+              f"{(data['treatment'] or {}).get('examples')} |")
+    print("\n## Tail gain by query type (treatment - baseline, mean over seeds and queries)\n")
+    print("| query type | queries | Δ nDCG@10 | Δ Recall@100 |\n|---|---:|---:|---:|")
+    for name, row in protocol["gain_by_query_type"]["tail"].items():
+        print(f"| {name} | {row['queries']} | {100 * row['nDCG@10']:+.1f} | {100 * row['Recall@100']:+.1f} |")
+    print()
 
 
 if __name__ == "__main__":

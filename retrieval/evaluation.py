@@ -95,16 +95,15 @@ def qrels_for_test_split(*, dataset) -> dict[str, dict[str, int]]:
     return dict(qrels)
 
 
-def evaluate_version(
+def version_per_query(
     *,
     version,
     depth: int = EVAL_DEPTH,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Retrieve the top `depth` for every test query and report the metrics overall, by segment and by type."""
-    from django.utils import timezone
-
+) -> tuple[dict[str, dict[str, float]], dict[str, tuple[str, str, str]], dict]:
+    """Retrieve the top `depth` for every test query: (per-query metrics, {query pk: (text, segment, query_type)},
+    the `test` labels). The per-query metrics are what paired comparisons of two versions need."""
     from .models import Query
     from .search import retrieve_many
 
@@ -124,7 +123,21 @@ def evaluate_version(
             run[qid] = [str(h.product_id) for h in hits]
         if progress:
             progress(min(start + batch_size, len(query_ids)), len(query_ids))
-    per_query = per_query_metrics(qrels=qrels, run=run)
+    return per_query_metrics(qrels=qrels, run=run), query_rows, qrels
+
+
+def evaluate_version(
+    *,
+    version,
+    depth: int = EVAL_DEPTH,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Retrieve the top `depth` for every test query and report the metrics overall, by segment and by type."""
+    from django.utils import timezone
+
+    per_query, query_rows, qrels = version_per_query(version=version, depth=depth, batch_size=batch_size,
+                                                     progress=progress)
     report = aggregate(per_query, {
         "segment": {q: query_rows[q][1] for q in query_rows},
         "query_type": {q: query_rows[q][2] for q in query_rows},

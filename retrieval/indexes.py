@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,6 +152,21 @@ class DenseIndex:
         finally:
             faiss.omp_set_num_threads(threads)
         return scores, np.where(rows >= 0, self.pks[np.clip(rows, 0, None)], -1)
+
+    def vectors(self, pks: "Sequence[int]") -> "np.ndarray":
+        """The stored (unit) vectors of these products, in order: what the catalogue encoding produced, read back
+        from the index (flat and HNSW store them; an IVF index gets its direct map on first use)."""
+        import numpy as np
+
+        if not hasattr(self, "_rows"):
+            self._rows = {int(pk): row for row, pk in enumerate(self.pks)}
+            if self.meta["type"] == "ivf":
+                self.index.make_direct_map()
+        missing = [pk for pk in pks if int(pk) not in self._rows]
+        if missing:
+            raise KeyError(f"Products {missing[:5]} are not in this index.")
+        rows = np.asarray([self._rows[int(pk)] for pk in pks], dtype=np.int64)
+        return self.index.reconstruct_batch(rows) if len(rows) else np.empty((0, self.meta["dim"]), np.float32)
 
 
 def load_faiss_index(folder: Path) -> DenseIndex:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from core.configs import JobConfig
 
@@ -30,8 +30,10 @@ class SynthesisConfig(JobConfig):
                                      description="The online baseline: a kept product it misses in its top-K is "
                                                  "flagged incremental.")
     judge_backend: Literal["cross-encoder", "llm"] = "cross-encoder"
-    judge_version_id: int | None = Field(None, ge=1, le=MAX_ID, validate_default=True,
-                                         description="A ready cross-encoder judge (needed for that backend).")
+    judge_version_id: int | None = Field(None, ge=1, le=MAX_ID,
+                                         description="A ready judge version (cross-encoder or bi-encoder). Empty: "
+                                                     "the data set's best-measured ready judge (highest AUC on "
+                                                     "held-out tail labels).")
     threshold: float | None = Field(None, ge=0, le=1,
                                     description="Keep products judged at or above. Empty: the judge version's "
                                                 "calibrated threshold (shown with the judge), 0.5 for the LLM judge.")
@@ -49,19 +51,15 @@ class SynthesisConfig(JobConfig):
     types: list[QueryType] = Field(default_factory=list,
                                    description="Only queries tagged with one of these (none: all).")
     max_queries: int | None = Field(None, ge=1, le=10**7)
+    holdout_share: float = Field(0.0, ge=0, lt=1,
+                                 description="Keep this seeded share of the long-tail queries out of synthesis, to "
+                                             "measure the effect on tail queries the job never saw.")
+    holdout_seed: int = Field(13, ge=-(2**31), le=2**31 - 1)
     llm_tagger: bool = Field(False, description="Also tag types with the LLM endpoint.")
     chunk_size: int = Field(16, ge=1, le=512, description="Queries written per transaction.")
     batch_size: int = Field(8, ge=1, le=4096)
     device: str = Field("auto", max_length=32)
     seed: int = Field(13, ge=-(2**31), le=2**31 - 1)
-
-    @field_validator("judge_version_id")
-    @classmethod
-    def _cross_encoder_needs_a_version(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if value is None and info.data.get("judge_backend", "cross-encoder") == "cross-encoder":
-            raise ValueError("Choose a trained judge (or use the LLM judge): the cross-encoder judge needs "
-                             "judge_version_id.")
-        return value
 
     @model_validator(mode="after")
     def _some_queries_are_long_tail(self) -> SynthesisConfig:
@@ -72,7 +70,8 @@ class SynthesisConfig(JobConfig):
     @property
     def criteria(self) -> MiningCriteria:
         return MiningCriteria(segments=tuple(self.segments), max_clicks=self.max_clicks, types=tuple(self.types),
-                              limit=self.max_queries, seed=self.seed)
+                              limit=self.max_queries, seed=self.seed,
+                              holdout_share=self.holdout_share, holdout_seed=self.holdout_seed)
 
     @property
     def curation(self) -> CurationSettings:

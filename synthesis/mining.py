@@ -44,6 +44,8 @@ class MiningCriteria:
     types: tuple[str, ...] = ()
     limit: int | None = None
     seed: int = 13
+    holdout_share: float = 0.0
+    holdout_seed: int = 13
 
     def __post_init__(self):
         unknown = set(self.types) - set(QUERY_TYPES)
@@ -53,6 +55,17 @@ class MiningCriteria:
             raise ValueError("Choose at least one segment or a click threshold, or no query is long-tail.")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be at least 1 when set")
+        if not 0 <= self.holdout_share < 1:
+            raise ValueError("holdout_share must be in [0, 1)")
+
+
+def held_out_queries(query_pks: Iterable[int], *, share: float, seed: int) -> set[int]:
+    """The seeded `share` of long-tail queries kept out of synthesis, so that an evaluation can tell a retriever
+    that learnt the tail from one that memorised the synthesised queries. Depends only on the set of pks."""
+    pks = sorted(set(query_pks))
+    if not share or not pks:
+        return set()
+    return set(random.Random(f"holdout-{seed}").sample(pks, round(share * len(pks))))
 
 
 @dataclass
@@ -169,6 +182,8 @@ def long_tail_queries(*, dataset, criteria: MiningCriteria):
 def mine_queries(*, dataset, criteria: MiningCriteria, llm_client=None) -> list[MinedCandidate]:
     """The long-tail queries a job will synthesise for, tagged, filtered by type, sampled down to `limit`."""
     rows = list(long_tail_queries(dataset=dataset, criteria=criteria).values_list("pk", "text", "clicks", "query_type"))
+    held_out = held_out_queries([row[0] for row in rows], share=criteria.holdout_share, seed=criteria.holdout_seed)
+    rows = [row for row in rows if row[0] not in held_out]
     if criteria.limit is not None and not criteria.types and len(rows) > criteria.limit:
         rows = sorted(random.Random(criteria.seed).sample(rows, criteria.limit))
     llm_tags = tag_queries_llm([text for _, text, _, _ in rows], client=llm_client) if llm_client else None

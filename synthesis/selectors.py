@@ -84,7 +84,21 @@ def synthesis_statistics(*, job: Job) -> dict:
         "found_only_by_rewrites": pairs.filter(found_by_original=False).count(),
         "mean_judge_score": round(pairs.aggregate(m=Avg("judge_score"))["m"] or 0.0, 3),
         "by_type": dict(sorted(by_type.items())),
+        "test_label_check": kept_pairs_against_test_labels(job=job),
     }
+
+
+def kept_pairs_against_test_labels(*, job: Job) -> dict:
+    """Measurement only (the job never reads these labels): of the kept pairs that carry a `test` label, how many
+    and the share graded relevant (grade >= 2) — the precision of what the judge kept, where it can be checked."""
+    from retrieval.models import Qrel
+
+    kept = set(SyntheticPair.objects.filter(job=job).values_list("query_id", "product_id"))
+    grades = {(q, p): g for q, p, g in Qrel.objects.filter(split=Qrel.Split.TEST, query_id__in={q for q, _ in kept})
+              .values_list("query_id", "product_id", "grade") if (q, p) in kept}
+    relevant = sum(1 for grade in grades.values() if grade >= 2)
+    return {"labelled_pairs": len(grades), "relevant": relevant,
+            "precision": round(relevant / len(grades), 3) if grades else None}
 
 
 def synthesis_sample(*, job: Job, limit: int = 20, pairs_per_query: int = 5) -> list[dict]:

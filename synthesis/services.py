@@ -24,6 +24,7 @@ from jobs.services import JobContext, job_start
 from .config import SynthesisConfig
 from .judging.judges import (
     DEFAULT_THRESHOLD,
+    index_backed_judge,
     judge_keep_threshold,
     load_judge,
     product_judge,
@@ -65,12 +66,17 @@ def check_synthesis_references(config: SynthesisConfig) -> None:
             raise ValueError(f"The {label} version {version.name!r} belongs to another dataset.")
         if version.status != RetrieverVersion.Status.READY:
             raise ValueError(f"The {label} version {version.name!r} is {version.status}, not ready.")
-    if config.judge_backend == "cross-encoder":
+    if config.judge_backend == "cross-encoder" and config.judge_version_id is not None:
         judge = JudgeVersion.objects.filter(pk=config.judge_version_id).first()
         if judge is None:
             raise ValueError(f"Judge version #{config.judge_version_id} does not exist.")
         if judge.status != JudgeVersion.Status.READY:
             raise ValueError(f"Judge version {judge.name!r} is {judge.status}, not ready.")
+        if judge.dataset_id != dataset.pk:
+            raise ValueError(f"Judge version {judge.name!r} belongs to another dataset.")
+    elif config.judge_backend == "cross-encoder" and best_judge(dataset) is None:
+        raise ValueError(f"Data set {dataset.name!r} has no ready judge version: train or calibrate one first "
+                         "(or use the LLM judge).")
     if (config.judge_backend == "llm" or config.rewriter_backend == "openai" or config.llm_tagger) \
             and not settings.OPENAI_BASE_URL:
         raise ValueError("The LLM judge, the openai rewriter and the LLM tagger need OPENAI_BASE_URL "
@@ -80,14 +86,37 @@ def check_synthesis_references(config: SynthesisConfig) -> None:
 def synthesis_job_start(*, config: SynthesisConfig, user=None) -> Job:
     """Validate a synthesis config and queue its job on the ml queue."""
     check_synthesis_references(config)
-    config = with_keep_threshold(config)
+    config = with_keep_threshold(with_judge(config))
     return job_start(kind=SynthesisJob.KIND, config=config.as_dict(), user=user)
 
 
+def judge_rank(judge: JudgeVersion) -> tuple[float, float]:
+    """How a judge version measured: AUC on held-out tail labels first (the tail is what it judges), then overall."""
+    metrics = judge.metrics or {}
+    tail = (metrics.get("tail") or {}).get("auc")
+    overall = metrics.get("auc")
+    return (tail if tail is not None else -1.0, overall if overall is not None else -1.0)
+
+
+def best_judge(dataset) -> JudgeVersion | None:
+    """The data set's best-measured ready judge version (`judge_rank`), the default of a synthesis job."""
+    ready = JudgeVersion.objects.filter(dataset=dataset, status=JudgeVersion.Status.READY).order_by("-pk")
+    return max(ready, key=judge_rank, default=None)
+
+
+def with_judge(config: SynthesisConfig) -> SynthesisConfig:
+    """The config with its judge decided: the one given, else the best-measured (recorded in the stored config)."""
+    if config.judge_backend != "cross-encoder" or config.judge_version_id is not None:
+        return config
+    from retrieval.models import Dataset
+
+    return config.model_copy(update={"judge_version_id": best_judge(Dataset.objects.get(pk=config.dataset_id)).pk})
+
+
 def with_keep_threshold(config: SynthesisConfig) -> SynthesisConfig:
-    """The config with its keep threshold decided: the one given, else the cross-encoder judge version's
-    calibrated threshold (`judging.training.judge_metrics`; a judge trained with several negatives per positive
-    scores relevant products far below 0.5), else 0.5. The job's stored config records the number used."""
+    """The config with its keep threshold decided: the one given, else the judge version's calibrated threshold
+    (`judging.training.judge_metrics`; a judge trained with several negatives per positive scores relevant
+    products far below 0.5), else 0.5. The job's stored config records the number used."""
     if config.threshold is not None:
         return config
     threshold = DEFAULT_THRESHOLD
@@ -121,12 +150,16 @@ def load_synthesis_components(config: SynthesisConfig) -> SynthesisComponents:
     fields = judge_version.hyperparams.get("fields") if judge_version else None
     retriever = RetrieverVersion.objects.get(pk=config.retriever_version_id)
     baseline = RetrieverVersion.objects.get(pk=config.baseline_version_id)
+    from_index = index_backed_judge(judge, judge_version=judge_version, retriever_version=retriever) \
+        if judge_version else None
+    describe = {"rewriter": rewriter.describe(), "judge": judge.describe(), "retriever": retriever.name,
+                "baseline": baseline.name}
+    if from_index is not None:
+        describe["judge"]["product_embeddings_from"] = retriever.name
     return SynthesisComponents(
         rewriter=rewriter, retrieve_many=version_retrieve_many(retriever),
         baseline_retrieve_many=version_retrieve_many(baseline),
-        judge_products=product_judge(judge, fields=fields),
-        describe={"rewriter": rewriter.describe(), "judge": judge.describe(), "retriever": retriever.name,
-                  "baseline": baseline.name})
+        judge_products=from_index or product_judge(judge, fields=fields), describe=describe)
 
 
 def ensure_mined_queries(*, job: Job, config: SynthesisConfig) -> int:
@@ -188,7 +221,8 @@ def synthesis_work(ctx: JobContext) -> dict:
     job = ctx.job
     ctx.stage("mining")
     total = ensure_mined_queries(job=job, config=config)
-    ctx.log(f"{total} long-tail queries to synthesise for")
+    ctx.log(f"{total} long-tail queries to synthesise for"
+            + (f" ({config.holdout_share:.0%} of the long-tail queries held out)" if config.holdout_share else ""))
     if total == 0:
         return {**synthesis_statistics(job=job), "note": "no query matched the mining criteria"}
     ctx.stage("loading models")

@@ -73,6 +73,17 @@ def tiny_bert_folder(folder: Path, texts: list[str] | None = None) -> Path:
     return folder
 
 
+def make_synthesis_world():
+    """`make_catalogue` plus a ready "strong" hybrid and a ready dense baseline version (rows only, no index)."""
+    from retrieval.models import RetrieverVersion
+
+    dataset, products, queries = make_catalogue()
+    strong = RetrieverVersion.objects.create(dataset=dataset, name="strong", kind="hybrid", status="ready")
+    baseline = RetrieverVersion.objects.create(dataset=dataset, name="base", kind="dense", status="ready",
+                                               hyperparams={"epochs": 1})
+    return dataset, products, queries, strong, baseline
+
+
 def make_catalogue(name: str = "shop"):
     """A small dataset: 12 products, tail/head queries, clicks, train and test qrels."""
     from retrieval.models import Dataset, Interaction, Product, Qrel, Query

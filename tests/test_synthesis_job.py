@@ -13,7 +13,7 @@ from synthesis.models import JudgeVersion, MinedQuery, RewriteCandidate, Synthet
 from synthesis.services import SynthesisComponents, synthesis_job_start, write_chunk
 from synthesis.treatment import treatment_version_start
 
-from .synthesis_support import make_catalogue, tiny_bert_folder
+from .synthesis_support import make_synthesis_world, tiny_bert_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +32,7 @@ class FakeRewriter:
 
 @pytest.fixture
 def world():
-    dataset, products, queries = make_catalogue()
-    strong = RetrieverVersion.objects.create(dataset=dataset, name="strong", kind="hybrid", status="ready")
-    baseline = RetrieverVersion.objects.create(dataset=dataset, name="base", kind="dense", status="ready",
-                                               hyperparams={"epochs": 1})
+    dataset, products, queries, strong, baseline = make_synthesis_world()
     judge = JudgeVersion.objects.create(dataset=dataset, name="judge", base_model="x", status="ready",
                                         artifact_path="/nowhere")
     return dataset, products, queries, strong, baseline, judge

@@ -105,12 +105,24 @@ class BiEncoderJudge:
     """Zero-shot relevance from a sentence encoder: (1 + cosine) / 2 of L2-normalised embeddings. Product
     embeddings are cached by text, so a product judged for several queries is encoded once."""
 
-    def __init__(self, *, model, name: str = "", batch_size: int = 64, cache_size: int = 50_000):
+    def __init__(self, *, model, name: str = "", batch_size: int = 64, cache_size: int = 50_000,
+                 max_seq_length: int | None = None):
         self.model, self.name, self.batch_size, self.cache_size = model, name, batch_size, cache_size
+        self.max_seq_length = max_seq_length
         self._cache: dict[str, object] = {}
 
     def describe(self) -> dict:
-        return {"backend": "bi-encoder", "name": self.name}
+        return {"backend": "bi-encoder", "name": self.name, "max_seq_length": self.max_seq_length}
+
+    def encode_query(self, query: str):
+        from retrieval.encoders import encode_texts
+
+        return encode_texts(self.model, [query], batch_size=1, max_seq_length=self.max_seq_length)[0]
+
+    @staticmethod
+    def relevance(query_vector, product_vectors) -> list[float]:
+        """(1 + cosine) / 2 of unit vectors, clipped to [0, 1]."""
+        return [min(1.0, max(0.0, (1.0 + float(v @ query_vector)) / 2)) for v in product_vectors]
 
     def score(self, query: str, products: Sequence[str]) -> list[float]:
         from retrieval.encoders import encode_texts
@@ -121,10 +133,10 @@ class BiEncoderJudge:
         if missing:
             if len(self._cache) + len(missing) > self.cache_size:
                 self._cache.clear()
-            for text, vector in zip(missing, encode_texts(self.model, missing, batch_size=self.batch_size)):
+            for text, vector in zip(missing, encode_texts(self.model, missing, batch_size=self.batch_size,
+                                                          max_seq_length=self.max_seq_length)):
                 self._cache[text] = vector
-        query_vector = encode_texts(self.model, [query], batch_size=1)[0]
-        return [min(1.0, max(0.0, (1.0 + float(query_vector @ self._cache[text])) / 2)) for text in products]
+        return self.relevance(self.encode_query(query), [self._cache[text] for text in products])
 
 
 class LLMJudge:
@@ -170,7 +182,8 @@ def load_judge(*, backend: str = "cross-encoder", judge_version=None, path: str 
                 from retrieval.encoders import load_encoder
 
                 return BiEncoderJudge(model=load_encoder(path or judge_version.base_model, device=device),
-                                      name=judge_version.name)
+                                      name=judge_version.name,
+                                      max_seq_length=judge_version.hyperparams.get("max_seq_length"))
         if not path:
             raise ValueError("A cross-encoder judge needs a trained judge version (train one first).")
         if not Path(path).exists():
@@ -205,6 +218,31 @@ def product_judge(judge, *, fields: Sequence[str] | None = None) -> Callable[[st
 
     return judge_products
 
+
+
+def index_backed_judge(judge, *, judge_version, retriever_version) -> Callable[[str, Sequence[int]], list[float]] | None:
+    """For a bi-encoder judge whose product embeddings a zero-shot dense retriever version already holds (same
+    encoder, product fields and product length), `judge_products(query, pks)` that reads them from the version's
+    index instead of encoding each product again: the same scores, without the judge's main cost. None otherwise."""
+    from retrieval.encoders import resolve_encoder
+    from retrieval.product_text import validate_fields
+    from retrieval.search import loaded_searcher
+
+    params, judge_params = retriever_version.hyperparams or {}, judge_version.hyperparams or {}
+    if not isinstance(judge, BiEncoderJudge) or retriever_version.kind != "dense" or params.get("train", True):
+        return None
+    if (resolve_encoder(retriever_version.base_model) != judge_version.base_model
+            or params.get("max_seq_length") != judge_params.get("max_seq_length")
+            or validate_fields(params.get("fields")) != validate_fields(judge_params.get("fields"))):
+        return None
+    index = loaded_searcher(retriever_version).index
+
+    def judge_products(query: str, product_pks: Sequence[int]) -> list[float]:
+        if not product_pks:
+            return []
+        return judge.relevance(judge.encode_query(query), index.vectors(product_pks))
+
+    return judge_products
 
 
 def score_examples(judge_products, *, examples, query_text: dict[int, str]) -> tuple[list[float], list[float]]:

@@ -56,6 +56,10 @@ class JudgeTrainingConfig(JobConfig):
     negatives_per_positive: int = Field(3, ge=0, le=20)
     validation_share: float = Field(0.1, ge=0, lt=0.9)
     max_examples: int | None = Field(None, ge=10, le=10_000_000, description="Cap on training examples.")
+    max_seq_length: int | None = Field(None, ge=8, le=512,
+                                       description="bi-encoder: product tokens it reads (empty: the model's own). "
+                                                   "The same as a zero-shot retriever version of that encoder lets "
+                                                   "synthesis read product embeddings from its index.")
     seed: int = 13
 
 
@@ -63,7 +67,7 @@ class JudgeTrainingConfig(JobConfig):
         """What the training job reads from the JudgeVersion (`fields`: the product fields the judge reads)."""
         return {**self.model_dump(mode="json", include={"kind", "epochs", "batch_size", "learning_rate",
                                                         "negatives_per_positive", "validation_share", "max_examples",
-                                                        "seed"}), "fields": None}
+                                                        "max_seq_length", "seed"}), "fields": None}
 
     def resolved_base_model(self) -> str:
         from retrieval.encoders import resolve_encoder
@@ -159,7 +163,8 @@ def judge_training_work(ctx: JobContext) -> dict:
         ctx.stage("validating", total=len(validation))
         metrics: dict = {"n": 0, "accuracy": None, "auc": None}
         if validation:
-            judge = (BiEncoderJudge(model=load_encoder(str(out_dir)), name=version.name) if bi_encoder
+            judge = (BiEncoderJudge(model=load_encoder(str(out_dir)), name=version.name,
+                                    max_seq_length=params.get("max_seq_length")) if bi_encoder
                      else CrossEncoderJudge(model=load_cross_encoder(str(out_dir)), name=version.name))
             scores, labels = score_examples(product_judge(judge, fields=fields), examples=validation,
                                             query_text=query_text)

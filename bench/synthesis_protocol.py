@@ -1,0 +1,293 @@
+"""The synthesis protocol of `bench/retrieval_quality.py --synthesis` (arXiv 2602.23620), over several seeds.
+
+Once per bundle:
+1. judges: every judge kind made the app's way (`judge_version_start`): the all-mpnet-base-v2 bi-encoder (the
+   teacher larger than and independent of the MiniLM student), the cross-encoder fine-tuned on `train` labels and
+   logs, and the student's own MiniLM as a bi-encoder; each is measured on held-out `train` labels (all and
+   tail queries) by its job, and on the pipeline's candidates against `test` labels here (measurement only);
+2. a seeded share of the tail queries (`--holdout`) is held out of synthesis: the `tail_unseen` segment.
+
+Per seed (seed = the baseline's and treatment's data order and negatives, the rewriter's sampling):
+3. the baseline: the log-trained dense retriever (`dense-logs`' recipe) with that seed;
+4. a synthesis job with the app's defaults for the judge (the best-measured ready judge) and its calibrated keep
+   threshold; the rewrites go through `--rewrite-retriever` (measured in the systems table above);
+5. the treatment: the baseline's recipe plus the job's pairs, ADDED (`--per-pair` examples per pair on top of the
+   baseline's examples; `--ratio` instead mixes them into the fixed budget);
+6. per-query metrics of both on the `test` labels; the first seed also builds the ablations (no judge, rewrite
+   pairs, pairs the original query found alone).
+
+Then the paired comparison (`paired_stats`): per segment (head, torso, tail, tail_synthesised, tail_unseen, all)
+mean ± sd over seeds and the paired bootstrap 95 % CI of treatment - baseline over queries.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+
+from bench.paired_stats import paired_summary
+
+BENCH_PAIRS: dict[str, list[tuple[int, int, float]]] = {}  # pair lists the ablation sources hand to training
+
+
+def bench_pair_source(dataset, *, name: str, **_):
+    return BENCH_PAIRS[name]
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def timed(stages: dict, stage: str, fn):
+    started = time.perf_counter()
+    result = fn()
+    stages[stage] = round(time.perf_counter() - started, 1)
+    say(f"  {stage}: {stages[stage]} s")
+    return result
+
+
+def build_judges(*, dataset, args, stages: dict) -> list:
+    """Every judge kind, made and measured by the app's judge job; returns the ready JudgeVersions."""
+    from retrieval.encoders import default_encoder_path
+    from synthesis.judging.training import judge_version_start
+
+    kinds = {
+        "mpnet-bi-encoder": {"kind": "bi-encoder", "max_seq_length": args.max_seq_length},
+        "cross-encoder": {"kind": "cross-encoder", "epochs": args.judge_epochs, "batch_size": 16,
+                          "learning_rate": args.judge_learning_rate},
+        "minilm-bi-encoder": {"kind": "bi-encoder", "base_model": default_encoder_path(),
+                              "max_seq_length": args.max_seq_length},
+    }
+    judges = []
+    for label in args.judges.split(","):
+        say(f"judge {label} ...")
+        judge = timed(stages, f"judge {label}", lambda: judge_version_start(
+            dataset=dataset, name=f"bench-judge-{label}", max_examples=args.judge_examples, seed=args.seed,
+            **kinds[label]))
+        judge.refresh_from_db()
+        if judge.status != "ready":
+            raise SystemExit(f"judge {label} failed: {judge.job.error if judge.job else judge.status}")
+        judges.append(judge)
+    return judges
+
+
+def held_out_tail(*, dataset, args) -> set[str]:
+    from synthesis.mining import MiningCriteria, held_out_queries, long_tail_queries
+
+    tail = long_tail_queries(dataset=dataset, criteria=MiningCriteria(segments=("tail",))).values_list("pk", flat=True)
+    return {str(pk) for pk in held_out_queries(tail, share=args.holdout, seed=args.holdout_seed)}
+
+
+def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict) -> dict:
+    """Baseline (given, built with `seed`), synthesis job and treatment for one seed; per-query metrics of both."""
+    from retrieval.evaluation import version_per_query
+    from synthesis.config import SynthesisConfig
+    from synthesis.selectors import synthesis_statistics
+    from synthesis.services import synthesis_job_start
+    from synthesis.treatment import treatment_version_start
+
+    config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=retriever.pk,
+                             baseline_version_id=baseline.pk, candidates=args.candidates, retrieve_k=args.retrieve_k,
+                             baseline_k=100, max_queries=args.max_queries, segments=["tail"],
+                             max_pairs_per_query=args.max_pairs, holdout_share=args.holdout,
+                             holdout_seed=args.holdout_seed, threshold=args.threshold, seed=seed)
+    say(f"seed {seed}: synthesis ...")
+    job = timed(stages, f"seed {seed} synthesis", lambda: synthesis_job_start(config=config))
+    job.refresh_from_db()
+    if job.status != "succeeded":
+        raise SystemExit(f"synthesis failed: {job.error}")
+    say(f"seed {seed}: treatment ...")
+    treatment = timed(stages, f"seed {seed} treatment", lambda: treatment_version_start(
+        job=job, base_version=baseline, name=f"bench-treatment-s{seed}", per_pair=args.per_pair, ratio=args.ratio))
+    treatment.refresh_from_db()
+    if treatment.status != "ready":
+        raise SystemExit(f"treatment failed: {treatment.error}")
+    baseline_per_query, query_rows, _ = version_per_query(version=baseline)
+    treatment_per_query, _, _ = version_per_query(version=treatment)
+    statistics = synthesis_statistics(job=job)
+    queries_done = statistics["queries_done"]
+    return {"seed": seed, "job": job, "treatment": treatment, "baseline": baseline, "query_rows": query_rows,
+            "baseline_per_query": baseline_per_query, "treatment_per_query": treatment_per_query,
+            "synthesised": synthesised_queries(job),
+            "synthesis": {"config": job.config, "queries": queries_done,
+                          "queries_per_min": round(60 * queries_done / max(stages[f"seed {seed} synthesis"], 1e-9), 1),
+                          "judge": job.result.get("components", {}).get("judge") if job.result else None,
+                          **{k: statistics[k] for k in ("kept_pairs", "incremental_share", "found_only_by_rewrites",
+                                                        "test_label_check", "pairs_per_query", "query_coverage")}},
+            "training_data": {"baseline": baseline.manifest.get("training_data"),
+                              "treatment": treatment.manifest.get("training_data")}}
+
+
+def synthesised_queries(job) -> set[str]:
+    from synthesis.models import MinedQuery
+
+    return {str(pk) for pk in MinedQuery.objects.filter(job=job).values_list("query_id", flat=True)}
+
+
+def segments_of(query_rows: dict, evaluated, *, synthesised: set[str], unseen: set[str]) -> dict[str, list[str]]:
+    """Evaluated queries (those with a relevant `test` label) by segment, the tail split into synthesised/unseen."""
+    segments: dict[str, list[str]] = {"all": sorted(evaluated, key=int)}
+    for segment in ("head", "torso", "tail"):
+        segments[segment] = [q for q in segments["all"] if query_rows[q][1] == segment]
+    segments["tail_synthesised"] = [q for q in segments["tail"] if q in synthesised]
+    segments["tail_unseen"] = [q for q in segments["tail"] if q in unseen]
+    return segments
+
+
+def gain_by_query_type(runs: list[dict], queries: list[str]) -> dict:
+    """Mean treatment - baseline nDCG@10 and Recall@100 (over seeds, then queries) per query type of `queries`."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for q in queries:
+        by_type[runs[0]["query_rows"][q][2] or "untyped"].append(q)
+    out = {}
+    for name, members in sorted(by_type.items()):
+        out[name] = {"queries": len(members)}
+        for metric in ("nDCG@10", "Recall@100"):
+            diffs = [sum(r["treatment_per_query"][q][metric] - r["baseline_per_query"][q][metric] for r in runs)
+                     / len(runs) for q in members]
+            out[name][metric] = round(sum(diffs) / len(diffs), 4)
+    return out
+
+
+def pipeline_candidate_auc(*, job, retriever, judges, retrieve_k: int) -> list[dict]:
+    """Each judge's ROC AUC on the products the synthesis job judged (original + rewrites through the retriever,
+    union) that carry a `test` label (relevant = grade >= 2): how well it judges what it is actually asked."""
+    from sklearn.metrics import roc_auc_score
+
+    from retrieval.evaluation import qrels_for_test_split
+    from retrieval.models import RetrieverVersion
+    from synthesis.judging.judges import index_backed_judge, load_judge, product_judge
+    from synthesis.models import MinedQuery, RewriteCandidate
+    from synthesis.pipeline import union_candidates, version_retrieve_many
+
+    qrels = qrels_for_test_split(dataset=retriever.dataset)
+    retrieve_many = version_retrieve_many(retriever)
+    labelled: list[tuple[str, list[int], list[int]]] = []
+    for mined in MinedQuery.objects.filter(job=job).select_related("query").order_by("position"):
+        labels = qrels.get(str(mined.query_id))
+        if not labels:
+            continue
+        rewrites = list(dict.fromkeys(RewriteCandidate.objects.filter(job=job, query_id=mined.query_id)
+                                      .order_by("rank").values_list("text", flat=True)))
+        results = retrieve_many([mined.query.text, *rewrites], retrieve_k)
+        candidates = [pk for pk in union_candidates(original=results[0], by_rewrite=dict(zip(rewrites, results[1:])))
+                      if str(pk) in labels]
+        if candidates:
+            labelled.append((mined.query.text, candidates, [int(labels[str(pk)] >= 2) for pk in candidates]))
+    truth = [y for _, _, ys in labelled for y in ys]
+    rows = []
+    zero_shot = [v for v in RetrieverVersion.objects.filter(dataset=retriever.dataset, kind="dense", status="ready")
+                 if not v.hyperparams.get("train", True)]
+    for judge_version in judges:
+        loaded = load_judge(judge_version=judge_version)
+        judge = next((j for j in (index_backed_judge(loaded, judge_version=judge_version, retriever_version=v)
+                                  for v in zero_shot) if j is not None), None) \
+            or product_judge(loaded, fields=judge_version.hyperparams.get("fields"))
+        scores = [s for text, pks, _ in labelled for s in judge(text, pks)]
+        rows.append({"judge": judge_version.name, "kind": judge_version.hyperparams.get("kind"),
+                     "pipeline_candidates": len(truth), "relevant": sum(truth),
+                     "pipeline_auc": round(float(roc_auc_score(truth, scores)), 3) if 0 < sum(truth) < len(truth)
+                     else None})
+    return rows
+
+
+def judge_rows(judges, candidate_aucs: list[dict], chosen) -> list[dict]:
+    by_name = {row["judge"]: row for row in candidate_aucs}
+    rows = []
+    for judge in judges:
+        metrics = judge.metrics or {}
+        rows.append({"judge": judge.name, "kind": judge.hyperparams.get("kind"), "base_model": judge.base_model,
+                     "validation_auc": metrics.get("auc"), "validation_tail_auc": (metrics.get("tail") or {}).get("auc"),
+                     "threshold": metrics.get("threshold"), "chosen_by_default": judge.pk == chosen.pk,
+                     **{k: v for k, v in by_name.get(judge.name, {}).items() if k not in ("judge", "kind")}})
+    return rows
+
+
+def judge_table(rows: list[dict]) -> str:
+    lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | pipeline candidates AUC (test labels) "
+             "| candidates (relevant) | keep threshold | default |", "|---|---|---:|---:|---:|---:|---:|---|"]
+
+    def f(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    for r in rows:
+        lines.append(f"| {r['judge']} | {r['kind']} | {f(r['validation_auc'])} | {f(r['validation_tail_auc'])} | "
+                     f"{f(r.get('pipeline_auc'))} | {r.get('pipeline_candidates', '-')} ({r.get('relevant', '-')}) | "
+                     f"{r['threshold']} | {'yes' if r['chosen_by_default'] else ''} |")
+    return "\n".join(lines)
+
+
+def ablation_results(*, dataset, args, first: dict, retriever, build_and_evaluate) -> list[dict]:
+    """The first seed's ablations, each with the treatment's recipe and mixing rule: the same rewrites' top-ranked
+    products unjudged; the kept products paired with the rewrites that found them; the kept pairs the original
+    query alone found (no rewrite needed)."""
+    from retrieval.pair_sources import register_pair_source
+    from synthesis.models import SyntheticPair
+
+    from bench.ablations import rewrite_pairs, unjudged_pairs
+
+    job, treatment = first["job"], first["treatment"]
+    BENCH_PAIRS["unjudged"] = unjudged_pairs(job=job, retriever=retriever)
+    BENCH_PAIRS["rewrite-pairs"] = rewrite_pairs(job=job, dataset=dataset)
+    BENCH_PAIRS["original-only"] = [(q, p, 1.0) for q, p in SyntheticPair.objects.filter(
+        job=job, found_by_original=True).order_by("pk").values_list("query_id", "product_id")]
+    register_pair_source("bench", bench_pair_source)
+    synthetic = next(s for s in treatment.hyperparams["extra_sources"] if s["name"] == "synthetic")
+    mixing = {key: synthetic[key] for key in ("ratio", "per_pair") if synthetic.get(key) is not None}
+    results = []
+    for label, name in (("ablation-no-judge", "unjudged"), ("ablation-rewrite-pairs", "rewrite-pairs"),
+                        ("ablation-original-only", "original-only")):
+        if not BENCH_PAIRS[name]:
+            say(f"{label}: no pairs, skipped")
+            continue
+        config = {**treatment.hyperparams, "extra_sources": [{"name": "bench", "params": {"name": name}, **mixing}]}
+        say(f"building {label} ({len(BENCH_PAIRS[name])} pairs) ...")
+        results.append(build_and_evaluate(dataset=dataset, label=label, kind="dense", config=config,
+                                          seed=first["seed"]))
+    return results
+
+
+def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> dict:
+    """Judges, then baseline / synthesis / treatment per seed, ablations, paired statistics (see the module)."""
+    from retrieval.models import RetrieverVersion
+    from synthesis.services import best_judge
+
+    retriever = RetrieverVersion.objects.get(name=f"bench-{args.rewrite_retriever}")
+    baseline0 = RetrieverVersion.objects.get(name="bench-dense-logs")
+    judges = build_judges(dataset=dataset, args=args, stages=stages)
+    chosen = best_judge(dataset)
+    say(f"default judge (best measured): {chosen.name}")
+    unseen = held_out_tail(dataset=dataset, args=args)
+    runs = []
+    for index, seed in enumerate(range(args.seed, args.seed + args.seeds)):
+        baseline = baseline0
+        if index:
+            say(f"seed {seed}: baseline ...")
+            timed(stages, f"seed {seed} baseline", lambda: build_and_evaluate(
+                dataset=dataset, label=f"dense-logs-s{seed}", kind="dense", config=baseline0.hyperparams, seed=seed))
+            baseline = RetrieverVersion.objects.get(name=f"bench-dense-logs-s{seed}")
+        runs.append(run_seed(dataset=dataset, args=args, seed=seed, baseline=baseline, retriever=retriever,
+                             stages=stages))
+    ablations = ablation_results(dataset=dataset, args=args, first=runs[0], retriever=retriever,
+                                 build_and_evaluate=build_and_evaluate) if args.ablations else []
+    candidate_aucs = pipeline_candidate_auc(job=runs[0]["job"], retriever=retriever, judges=judges,
+                                            retrieve_k=args.retrieve_k)
+    segments = segments_of(runs[0]["query_rows"], runs[0]["baseline_per_query"], synthesised=runs[0]["synthesised"],
+                           unseen=unseen)
+    summary = paired_summary(baseline=[r["baseline_per_query"] for r in runs],
+                             treatment=[r["treatment_per_query"] for r in runs], segments=segments)
+    return {
+        "seeds": [r["seed"] for r in runs],
+        "rewrite_retriever": retriever.name,
+        "holdout": {"share": args.holdout, "seed": args.holdout_seed, "tail_unseen_queries": len(unseen)},
+        "systems": {label: {segment: {metric: summary[label][segment][metric]["mean"]
+                                      for metric in summary[label][segment]} for segment in summary[label]}
+                    for label in ("baseline", "treatment")},
+        "paired": {"treatment-baseline": summary["treatment-baseline"]},
+        "summary": summary,
+        "gain_by_query_type": {"tail": gain_by_query_type(runs, segments["tail"])},
+        "judges": judge_rows(judges, candidate_aucs, chosen),
+        "per_seed": [{"seed": r["seed"], "synthesis": r["synthesis"], "training_data": r["training_data"],
+                      "baseline": r["baseline"].name, "treatment": r["treatment"].name} for r in runs],
+        "ablations": ablations,
+    }
