@@ -43,7 +43,8 @@ from bench.django_env import setup_django  # noqa: E402  (after the path set-up)
 def default_systems(args) -> list[tuple[str, str, dict]]:
     dense = {"max_seq_length": args.max_seq_length, "encode_batch_size": 64}
     trained = {**dense, "epochs": args.epochs, "samples_per_epoch": args.samples, "batch_size": args.batch_size,
-               "learning_rate": args.learning_rate, "temperature": 0.05, "random_negatives": 1}
+               "learning_rate": args.learning_rate, "temperature": 0.05, "random_negatives": 1,
+               **({"early_stopping": True} if args.early_stopping else {})}
     return [
         ("bm25", "bm25", {}),
         ("dense-zero-shot", "dense", {**dense, "train": False}),
@@ -123,7 +124,9 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="a dataset bundle folder")
     parser.add_argument("--out", type=Path, help="write every system's full report as JSON")
     parser.add_argument("--samples", type=int, default=2048, help="training examples per epoch (weighted sample)")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs (with --early-stopping: at most)")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="trained systems stop when nDCG@10 on a validation split of train labels stops improving")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-seq-length", type=int, default=64, help="product tokens for both dense systems")

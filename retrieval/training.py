@@ -6,6 +6,7 @@ random and hard negatives that are never a known positive of their query, then s
 """
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,11 +240,19 @@ def train_encoder(
     config: dict,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    evaluator=None,
 ) -> dict:
-    """Fine-tune `base_model` on the examples with the InfoNCE loss; save it to `out_dir`; return training stats."""
+    """Fine-tune `base_model` on the examples with the InfoNCE loss; save it to `out_dir`; return training stats.
+
+    With an `evaluator` (`validation.split_evaluator`), the model is measured after every epoch; training stops
+    after the first epoch that does not improve on the best, and the best epoch's weights are the ones saved."""
+    import math
+
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from transformers import PrinterCallback, TrainerCallback, set_seed
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, set_seed
+
+    from .validation import METRIC
 
     from .encoders import load_encoder
     from .losses import FalseNegativeMask, retriever_loss
@@ -263,6 +272,13 @@ def train_encoder(
     false_negatives = FalseNegativeMask(example_queries=training_set.query_pks,
                                         example_products=training_set.example_products(),
                                         known_positives=training_set.known_positives)
+    epochs = int(config["epochs"])
+    steps_per_epoch = max(1, math.ceil(len(training_set) / epochs / int(config["batch_size"])))
+    stopping = {}
+    if evaluator is not None:  # measured once per epoch; the best epoch is kept (checkpoints in the trainer folder)
+        stopping = {"eval_strategy": "steps", "eval_steps": steps_per_epoch, "save_strategy": "steps",
+                    "save_steps": steps_per_epoch, "save_total_limit": 2, "load_best_model_at_end": True,
+                    "metric_for_best_model": f"eval_validation_{METRIC}", "greater_is_better": True}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir.parent / f".{out_dir.name}-trainer"),
         num_train_epochs=1,  # the examples already hold `epochs` passes over the sampled pairs
@@ -272,8 +288,7 @@ def train_encoder(
         weight_decay=0.01,
         seed=seed,
         data_seed=seed,
-        save_strategy="no",
-        eval_strategy="no",
+        **({"save_strategy": "no", "eval_strategy": "no"} | stopping),
         logging_strategy="steps",
         logging_steps=10,
         report_to="none",
@@ -294,15 +309,25 @@ def train_encoder(
 
     loss = retriever_loss(model, temperature=float(config["temperature"]), kind=config["loss"],
                           mini_batch_size=int(config["mini_batch_size"]), false_negatives=false_negatives)
+    callbacks = [ReportProgress()] + ([EarlyStoppingCallback(early_stopping_patience=1)] if evaluator else [])
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss,
-                                         callbacks=[ReportProgress()])
+                                         evaluator=evaluator, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # losses go to the job log and manifest, not to stdout
     started = time.monotonic()
     result = trainer.train()
     seconds = time.monotonic() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
+    curve = [round(float(row[f"eval_validation_{METRIC}"]), 4) for row in trainer.state.log_history
+             if f"eval_validation_{METRIC}" in row]
+    early = {}
+    if evaluator is not None:
+        best = max(range(len(curve)), key=lambda i: curve[i]) if curve else None
+        early = {"early_stopping": {"validation_ndcg@10_by_epoch": curve, "epochs_run": len(curve),
+                                    "best_epoch": None if best is None else best + 1, "max_epochs": epochs}}
+    shutil.rmtree(args.output_dir, ignore_errors=True)  # checkpoints: the best model is saved below
     return {
+        **early,
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 5),
         "loss_curve": [round(x, 5) for x in losses],

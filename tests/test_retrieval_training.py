@@ -215,3 +215,44 @@ def test_a_failed_build_resumes_from_the_trained_encoder(dataset, tmp_path, monk
     assert job.status == "succeeded" and version.status == "ready"
     assert "skipping training" in job.log_tail and "skipping encoding" in job.log_tail
     assert version.manifest["training"]["steps"] >= 1  # recorded by the first attempt, kept by the resume
+
+
+def test_early_stopping_measures_every_epoch_on_train_labels_and_keeps_the_best(tmp_path):
+    """A high learning rate makes later epochs worse on the validation split: training stops after the first
+    epoch that does not improve, and the best epoch's weights are what the version serves."""
+    import numpy as np
+
+    from retrieval.encoders import encode_texts, load_encoder
+    from retrieval.search import version_folder
+    from retrieval.validation import split_evaluator, validation_split
+
+    dataset = make_dataset(test_labels=False, train_labels={("q1", "p1"): 3, ("q5", "p10"): 3, ("q6", "p5"): 3,
+                                                            ("q6", "p12"): 1})
+    base = tiny_encoder_folder(tmp_path / "enc", all_texts())
+    config = {"epochs": 6, "batch_size": 4, "learning_rate": 5e-3, "early_stopping": True, "validation_queries": 3,
+              "validation_distractors": 5}
+    version = version_build(dataset=dataset, name="dense-early", kind="dense", config=config, base_model=str(base),
+                            seed=11)
+    assert version.status == "ready", version.error
+    stopping = version.manifest["training"]["early_stopping"]
+    curve = stopping["validation_ndcg@10_by_epoch"]
+    assert stopping["epochs_run"] == len(curve) and 1 <= len(curve) <= 6
+    assert stopping["best_epoch"] == int(np.argmax(curve)) + 1
+    if len(curve) < 6:  # it stopped: the last epoch did not improve on the best
+        assert curve[-1] <= max(curve[:-1])
+    split = validation_split(dataset=dataset, size=3, distractors=5, seed=11)
+    assert set(split.queries) == set(dataset.queries.filter(query_id__in=["q1", "q5", "q6"]).values_list("pk", flat=True))
+    from retrieval.product_text import dataset_product_texts
+
+    texts = dict(zip(*dataset_product_texts(dataset=dataset, fields=None)))
+    served = load_encoder(str(version_folder(version) / "model"), cache=False)
+    score = split_evaluator(split, product_texts={pk: texts[pk] for pk in split.corpus})(served)
+    assert score["validation_cosine_ndcg@10"] == pytest.approx(max(curve), abs=1e-3)  # the best epoch is kept
+    assert not (tmp_path / "artifacts").exists() or not list((tmp_path).rglob("checkpoint-*"))
+
+
+def test_early_stopping_without_train_labels_is_refused_with_a_reason():
+    from retrieval.validation import validation_split
+
+    with pytest.raises(ValueError, match="no relevant `train` labels"):
+        validation_split(dataset=make_dataset(), size=10, distractors=0, seed=1)

@@ -127,10 +127,19 @@ def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
         text_by_pk = dict(zip(pks, texts))
         needed_queries = set(training_set.query_pks)
         query_texts = dict(Query.objects.filter(pk__in=needed_queries).values_list("pk", "text"))
+        evaluator = None
+        if params.get("early_stopping"):
+            from ..validation import split_evaluator, validation_split
+
+            split = validation_split(dataset=version.dataset, size=params["validation_queries"],
+                                     distractors=params["validation_distractors"], seed=version.seed)
+            ctx.log(f"early stopping on {split.describe()}")
+            evaluator = split_evaluator(split, product_texts=text_by_pk, batch_size=int(params["encode_batch_size"]))
         ctx.stage("training encoder", total=1)
         stats = train_encoder(training_set=training_set, query_texts=query_texts, product_texts=text_by_pk,
                               base_model=version.base_model, out_dir=model_dir, config=params, seed=version.seed,
-                              progress=lambda done, total: ctx.progress(done, total, loss_steps=done))
+                              progress=lambda done, total: ctx.progress(done, total, loss_steps=done),
+                              evaluator=evaluator)
         manifest["training_data"] = training_set.manifest
         manifest["training"] = stats
         marker.write_text(json.dumps({"manifest": {"training_data": training_set.manifest}, "training": stats}))

@@ -99,7 +99,12 @@ class DenseParams(ProductTextParams):
     kind: ClassVar[str] = "dense"
 
     train: bool = Field(True, description="False: zero-shot (the base encoder as it is)")
-    epochs: int = Field(1, ge=1)
+    epochs: int = Field(1, ge=1, description="passes over the sampled examples (with early stopping: at most)")
+    early_stopping: bool = Field(False, description="measure nDCG@10 on a validation split of `train` labels after "
+                                                    "every epoch, stop when it stops improving, keep the best epoch")
+    validation_queries: int = Field(200, ge=1, le=100_000, description="early stopping: validation queries")
+    validation_distractors: int = Field(1000, ge=0, le=1_000_000,
+                                        description="early stopping: unlabelled products ranked with the labelled")
     batch_size: int = Field(32, ge=2, description="in-batch negatives need company")
     learning_rate: float = Field(5e-5, gt=0)
     warmup_ratio: float = Field(0.1, ge=0)
