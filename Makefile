@@ -31,8 +31,9 @@ migrate: $(STAMP)
 demo: $(STAMP)
 	DEBUG=true HOST=$(HOST) PORT=$(PORT) PY=$(PY) bash scripts/demo.sh
 
+# One worker with beat inside (-B), which sends the stale-job sweep; with several workers run one `celery beat`.
 worker: $(STAMP)
-	$(VENV)/bin/celery -A celery_worker worker -Q default,ml --concurrency 2 --loglevel INFO
+	$(VENV)/bin/celery -A celery_worker worker -B -Q default,ml --concurrency 2 --loglevel INFO
 
 web: $(STAMP)
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)

@@ -1,8 +1,8 @@
-"""Admin for jobs: read-only rows with cancel and retry actions."""
+"""Admin for jobs: read-only rows with cancel, retry and mark-failed actions."""
 from django.contrib import admin, messages
 
 from .models import Job
-from .services import BrokerUnavailable, job_cancel, job_retry_many
+from .services import BrokerUnavailable, NotStuck, job_cancel, job_mark_failed, job_retry_many
 
 
 @admin.register(Job)
@@ -10,7 +10,7 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "status", "stage", "done", "total", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
     readonly_fields = [f.name for f in Job._meta.fields]
-    actions = ["cancel_jobs", "retry_jobs"]
+    actions = ["cancel_jobs", "retry_jobs", "mark_jobs_failed"]
 
     def has_add_permission(self, request):
         return False
@@ -22,6 +22,10 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Retry selected failed/cancelled jobs")
     def retry_jobs(self, request, queryset):
         retry_selected(self, request, queryset, sent_note="they resume from what they already wrote")
+
+    @admin.action(description="Mark selected stuck jobs failed (queued with no worker, or their worker died)")
+    def mark_jobs_failed(self, request, queryset):
+        mark_failed_selected(self, request, queryset)
 
 
 def cancel_selected(model_admin, request, queryset) -> None:
@@ -44,3 +48,18 @@ def retry_selected(model_admin, request, queryset, *, sent_note: str) -> None:
         model_admin.message_user(
             request, f"Skipped {len(skipped)} job(s) that are not failed or cancelled: "
                      + ", ".join(str(job) for job in skipped) + ".", level=messages.WARNING)
+
+
+def mark_failed_selected(model_admin, request, queryset) -> None:
+    """The admin's mark-failed action for any job list: ends the stuck ones, names the live or finished ones."""
+    ended, refused = [], []
+    for job in queryset:
+        try:
+            ended.append(job_mark_failed(job=job, user=request.user))
+        except NotStuck as exc:
+            refused.append(str(exc))
+    if ended:
+        model_admin.message_user(request, f"{len(ended)} stuck job(s) marked failed; what they held is free again "
+                                          "and Retry resumes them.")
+    for message in refused:
+        model_admin.message_user(request, message, level=messages.WARNING)

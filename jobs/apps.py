@@ -6,4 +6,4 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from . import ping  # noqa: F401  (registers the "ping" job kind)
+        from . import ping, sweep  # noqa: F401  (the "ping" job kind; the stale-job sweep's Celery task)

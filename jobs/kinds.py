@@ -20,6 +20,9 @@ class JobKind:
 
 
 KINDS: dict[str, JobKind] = {}
+# kind -> functions that free what a job of that kind held (a version `indexing`, a campaign `generating`) when it
+# is ended without its work reaching its own end: registered with `jobs.registry.job_release`.
+RELEASES: dict[str, list[Callable]] = {}
 
 
 def kind_choices() -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@
 
 The decorator registers the kind (its queue routes the Celery task; `Job.kind` takes its choices from the
 registry) and makes the Celery task `jobs.<kind>` that runs the work through `run_job`. Task names of earlier
-releases are registered as aliases so that messages already queued under them still run.
+releases are registered as aliases so that messages already queued under them still run. `@job_release` declares
+what frees the things a kind's job held when the job is ended from outside (stale and cancelled, marked failed).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Callable
 from celery import shared_task
 from django.core.exceptions import ImproperlyConfigured
 
-from .kinds import KINDS, JobKind
+from .kinds import KINDS, RELEASES, JobKind
 from .runner import run_job
 
 QUEUES = ("default", "ml")
@@ -35,6 +36,23 @@ def job_kind(name: str, *, queue: str = "default", title: str = "", legacy_task_
         for task_name in (kind.task_name, *kind.legacy_task_names):
             shared_task(name=task_name)(_task_body(name, task_name))
         return work
+
+    return register
+
+
+def job_release(*kinds: str):
+    """Declare what frees the things a job of these kinds held, when the job is ended from outside its work: a
+    stale job cancelled by the sweep, a stuck job marked failed by an admin. The function takes the Job (its
+    status already final) and must be idempotent; the work's own failure and cancel paths are separate.
+
+        @job_release("retriever_build")
+        def release_version(job: Job) -> None: ...
+    """
+    def register(release: Callable) -> Callable:
+        for kind in kinds:
+            if release not in RELEASES.setdefault(kind, []):
+                RELEASES[kind].append(release)
+        return release
 
     return register
 

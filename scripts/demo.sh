@@ -33,9 +33,10 @@ echo "== demo data set"
 $PY manage.py build_demo_bundle --out "$VAR/demo_bundle"
 $PY manage.py import_bundle "$VAR/demo_bundle" --format bundle --name demo
 
-echo "== Celery worker (log: $VAR/log/worker.log)"
-demo_start_worker "$VAR" "$VAR/log/worker.log" .venv/bin/celery -A celery_worker worker -Q default,ml \
-  --concurrency 2 --loglevel INFO
+echo "== Celery worker with beat (log: $VAR/log/worker.log)"
+# -B: beat runs inside this single worker and sends the stale-job sweep every JOBS_SWEEP_SECONDS (config/celery.py).
+demo_start_worker "$VAR" "$VAR/log/worker.log" .venv/bin/celery -A celery_worker worker -B \
+  --schedule "$VAR/celerybeat-schedule" -Q default,ml --concurrency 2 --loglevel INFO
 echo "   started (pid $(cat "$VAR/worker.pid"))"
 WEB_PID=""
 trap 'demo_stop "$VAR" "$WEB_PID"' EXIT

@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs.admin import cancel_selected, retry_selected
+from jobs.admin import cancel_selected, mark_failed_selected, retry_selected
 from jobs.services import BrokerUnavailable
 
 from .forms import JudgeTrainingForm, SynthesisJobForm
@@ -46,7 +46,7 @@ class SynthesisJobAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "stage", "done", "total", "counts", "config", "result", "log_tail", "error",
                        "attempts", "created_by", "created_at", "started_at", "finished_at", "page_link")
     exclude = ("kind", "task_name", "queue", "cancel_requested", "heartbeat_at")
-    actions = ("cancel_jobs", "resume_jobs")
+    actions = ("cancel_jobs", "resume_jobs", "mark_jobs_failed")
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(kind=SynthesisJob.KIND)
@@ -77,6 +77,10 @@ class SynthesisJobAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
         cancel_selected(self, request, queryset)
+
+    @admin.action(description="Mark selected stuck jobs failed")
+    def mark_jobs_failed(self, request, queryset):
+        mark_failed_selected(self, request, queryset)
 
     @admin.action(description="Resume selected failed or cancelled jobs")
     def resume_jobs(self, request, queryset):

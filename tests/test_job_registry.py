@@ -186,12 +186,13 @@ def generated_campaign():
 
     _, strong, baseline = tail_world(4)
     campaign = Campaign.objects.create(name="registry-campaign", system_a=baseline, system_b=strong,
-                                       status=Campaign.Status.GENERATING, sample_size=6, k=3, seed=3,
+                                       status=Campaign.Status.GENERATING, sample_size=6, k=1, seed=3,
                                        control_share=0, segments=["tail"])
     job = start("sbs_generate", {"campaign_id": campaign.pk})
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.ACTIVE
     assert Item.objects.filter(campaign=campaign).count() == job.result["items"] > 0
+    assert Item.objects.filter(campaign=campaign, is_active=True).exists()  # k = 1: BM25 fills every list
     return campaign
 
 
@@ -208,7 +209,8 @@ def test_auto_sbs(settings):
     with ChatServer(lambda payload: "4").running() as server:
         settings.OPENAI_BASE_URL, settings.OPENAI_MODEL = server.base_url, "local-test"
         start("auto_sbs", {"campaign_id": campaign.pk, "judge_kind": "llm", "seed": 1, "llm_model": ""})
-    assert AutoJudgment.objects.filter(campaign=campaign).count() == Item.objects.filter(campaign=campaign).count()
+    served = Item.objects.filter(campaign=campaign, is_active=True).count()
+    assert served and AutoJudgment.objects.filter(campaign=campaign).count() == served
 
 
 @pytest.mark.django_db

@@ -35,12 +35,14 @@ def worker_env(**extra: str) -> dict:
 
 
 @contextmanager
-def celery_worker(queues: str = "default,ml", log_path: Path | None = None, **extra_env: str):
-    """Run `celery -A celery_worker worker` until the block ends; yields the Popen object."""
+def celery_worker(queues: str = "default,ml", log_path: Path | None = None, args: tuple[str, ...] = (),
+                  **extra_env: str):
+    """Run `celery -A celery_worker worker` (plus `args`, e.g. `-B` for beat) until the block ends; yields the
+    Popen object."""
     log = open(log_path or os.devnull, "w", buffering=1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celery_worker", "worker", "-Q", queues, "--pool", "solo",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", *args],
         cwd=ROOT, env=worker_env(**extra_env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:

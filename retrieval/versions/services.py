@@ -10,12 +10,14 @@ are in `build.py`.
 from __future__ import annotations
 
 import shutil
+from typing import Callable
 
 from django.db import transaction
 
 from core.configs import validate_config
 from jobs.models import Job
-from jobs.services import job_start
+from jobs.registry import job_release
+from jobs.services import job_start, lock_row
 
 from ..models import Dataset, RetrieverVersion
 from .config import DEFAULT_SEED, EvaluateJobConfig, VersionBuildConfig, VersionJobConfig, normalize_config
@@ -144,10 +146,18 @@ def version_build(*, user=None, inline: bool = False, **definition) -> Retriever
 
 
 def version_start_build(*, version: RetrieverVersion, user=None, inline: bool = False) -> Job:
-    """Start (or resume, after a failure) the build of a draft version."""
+    """Start (or resume, after a failure) the build of a draft version. Of simultaneous starts one builds, the
+    others raise `VersionBusy` (the version row is claimed with the job)."""
     ensure_mutable(version)
     ensure_not_building(version)
-    return _start_job(kind="retriever_build", version=version, user=user, inline=inline, field="build_job")
+
+    def claim() -> None:
+        claimed = lock_row(RetrieverVersion.objects.filter(pk=version.pk))
+        ensure_mutable(claimed)
+        ensure_not_building(claimed)
+
+    return _start_job(kind="retriever_build", version=version, user=user, inline=inline, field="build_job",
+                      claim=claim)
 
 
 def version_rebuild_index(*, version: RetrieverVersion, user=None, inline: bool = False) -> Job:
@@ -157,7 +167,8 @@ def version_rebuild_index(*, version: RetrieverVersion, user=None, inline: bool 
     if version.status != RetrieverVersion.Status.READY:
         raise ValueError(f"Retriever version {version.name!r} is {version.status}; build it instead of rebuilding.")
     ensure_not_building(version)
-    return _start_job(kind="retriever_rebuild_index", version=version, user=user, inline=inline, field="build_job")
+    return _start_job(kind="retriever_rebuild_index", version=version, user=user, inline=inline, field="build_job",
+                      claim=lambda: ensure_not_building(lock_row(RetrieverVersion.objects.filter(pk=version.pk))))
 
 
 def version_evaluate(*, version: RetrieverVersion, user=None, inline: bool = False, depth: int = 100) -> Job:
@@ -171,9 +182,20 @@ def version_evaluate(*, version: RetrieverVersion, user=None, inline: bool = Fal
 
 
 def _start_job(*, kind: str, version: RetrieverVersion, user, inline: bool, field: str,
-               config: VersionJobConfig | None = None) -> Job:
+               config: VersionJobConfig | None = None, claim: Callable[[], None] | None = None) -> Job:
     config = config or VersionJobConfig(version_id=version.pk, version=version.name)
-    job = job_start(kind=kind, config=config.as_dict(), user=user, inline=inline,
+    job = job_start(kind=kind, config=config.as_dict(), user=user, inline=inline, claim=claim,
                     on_created=lambda job: RetrieverVersion.objects.filter(pk=version.pk).update(**{field: job}))
     job.refresh_from_db()
     return job
+
+
+@job_release("retriever_build")
+def version_release_build(job: Job) -> None:
+    """A build ended from outside its work (its worker died and it was cancelled, or an admin marked it failed):
+    its version leaves `training`/`indexing` for `failed`, so that it can be built again."""
+    RetrieverVersion.objects.filter(
+        build_job=job, status__in=[RetrieverVersion.Status.TRAINING, RetrieverVersion.Status.INDEXING]
+    ).update(status=RetrieverVersion.Status.FAILED,
+             error=f"Build job #{job.pk} was {job.status} after its worker stopped; start the build again to resume "
+                   "from what was already written.")

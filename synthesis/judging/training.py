@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from typing import Literal
@@ -18,7 +19,8 @@ from pydantic import Field
 
 from core.artifacts import artifact_path
 from core.configs import JobConfig, Slug, validate_config
-from jobs.registry import job_kind
+from jobs.models import Job
+from jobs.registry import job_kind, job_release
 from jobs.services import JobContext, job_start
 from synthesis.models import JudgeVersion
 
@@ -86,10 +88,13 @@ def judge_training_start(*, config: JudgeTrainingConfig, user=None) -> JudgeVers
     name = config.name or f"judge-{slugify(dataset.name)}-{timezone.now():%Y%m%d-%H%M%S}"
     if JudgeVersion.objects.filter(name=name).exists():
         raise ValueError(f"A judge version named {name!r} already exists.")
-    version = JudgeVersion.objects.create(dataset=dataset, name=name,
-                                          base_model=config.resolved_base_model(),
-                                          hyperparams=config.hyperparams(),
-                                          created_by=user if user is not None and user.is_authenticated else None)
+    try:
+        with transaction.atomic():  # two simultaneous starts with one name: one version, one clear refusal
+            version = JudgeVersion.objects.create(
+                dataset=dataset, name=name, base_model=config.resolved_base_model(), hyperparams=config.hyperparams(),
+                created_by=user if user is not None and user.is_authenticated else None)
+    except IntegrityError:
+        raise ValueError(f"A judge version named {name!r} already exists.") from None
     try:
         job = job_start(kind=JOB_KIND, config={"judge_version_id": version.pk}, user=user)
     except Exception:
@@ -186,6 +191,14 @@ def judge_training_work(ctx: JobContext) -> dict:
     except Exception:
         JudgeVersion.objects.filter(pk=version.pk).update(status=JudgeVersion.Status.FAILED)
         raise
+
+
+@job_release(JOB_KIND)
+def judge_release(job: Job) -> None:
+    """A judge training ended from outside its work (its worker died and it was cancelled, or an admin marked it
+    failed): its version leaves `training` for `failed`."""
+    JudgeVersion.objects.filter(pk=job.config.get("judge_version_id"), status=JudgeVersion.Status.TRAINING).update(
+        status=JudgeVersion.Status.FAILED)
 
 
 def tail_queries(dataset, examples) -> set[int]:
