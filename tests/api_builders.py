@@ -9,8 +9,7 @@ from core.api.tokens import token_issue
 def token_client(user) -> APIClient:
     """A client that authenticates the way scripts do: `Authorization: Token <key>`."""
     client = APIClient()
-    token, _ = token_issue(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
     return client
 
 

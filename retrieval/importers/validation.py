@@ -2,10 +2,11 @@
 
 Per row (`convert_*`): required fields present, ids short enough, integers that are integers, grade 0-3,
 split train/test, segment and query type from their choices, clicks <= impressions (unless impressions is 0,
-meaning "not recorded", as the database constraint allows). Free text longer than its column (title 500,
-brand 200, category 500, query text 500 characters) is cut to the column length rather than refused. Text is
-stored as a shopper reads it, for every format (`html_text`): entities decoded, NFC, whitespace collapsed, and
-descriptions stripped of markup, so no page decodes at display time.
+meaning "not recorded", as the database constraint allows), and no NUL character in any field or attribute
+(PostgreSQL cannot store one in text; refused on every database alike, like one in the bundle's manifest). Free
+text longer than its column (title 500, brand 200, category 500, query text 500 characters) is cut to the column
+length rather than refused. Text is stored as a shopper reads it, for every format (`html_text`): entities decoded,
+NFC, whitespace collapsed, and descriptions stripped of markup, so no page decodes at display time.
 
 Across rows (`validate_source`): duplicate product ids, query ids and (query, product) pairs, and references
 from interactions and qrels to products and queries that the data set does not contain. Memory holds only the
@@ -172,6 +173,7 @@ def validate_source(
                     _remember_id_of_bad_row(table.kind, row.fields, seen, row.location.line)
                 continue
             try:
+                refuse_nul(row.fields, table.field_names)
                 record = convert(row.fields, table.field_names)
             except RowError as exc:
                 add(Problem(row.location, str(exc)))
@@ -195,6 +197,35 @@ def validate_source(
     if report.ok:
         report.derived_segments = assign_segments(frequencies=frequencies, needed=needs_segment, rule=segment_rule)
     return report
+
+
+def refuse_nul(fields: Mapping[str, Any], names: Mapping[str, str] = NO_NAMES) -> None:
+    """Raise RowError naming the first field (or attribute, by its path) whose key or text holds a NUL."""
+    path = nul_path(fields)
+    if path is not None:
+        head, _, rest = path.partition(".")
+        shown = (_name(names, head) + (f".{rest}" if rest else "")).replace("\x00", "\\x00")
+        raise RowError(f"{shown} contains a NUL character (\\x00), which the database cannot store")
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where in `value` (nested dicts and lists from JSON) a string holds a NUL: a dotted path, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def natural_key(kind: Kind, record: Any) -> str:

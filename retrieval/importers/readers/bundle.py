@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ... import bundles
 from ..rows import Kind, Location, Problem, Source, Table
+from ..validation import nul_path
 from .textfiles import count_lines, decoded_lines, delimited_rows, json_type_name, jsonl_rows
 
 
@@ -74,6 +75,14 @@ def read_manifest(file: Path, problems: list[Problem]) -> dict:
             manifest["grade_scale"] = value["grade_scale"]
         else:
             problems.append(Problem(Location(label, 1), "'grade_scale' must be a JSON object"))
+    where = nul_path(manifest)
+    if where is not None:
+        # JSON spells a NUL "\u0000" (a raw one is already malformed JSON): report the line that does.
+        line = next((number for number, chunk in enumerate(chunks, start=1) if "\\u0000" in chunk), 1)
+        shown = where.replace("\x00", "\\x00")
+        problems.append(Problem(Location(label, line), f"'{shown}' contains a NUL character (\\x00), "
+                                                       "which the database cannot store"))
+        return {}
     return manifest
 
 
