@@ -1,11 +1,10 @@
 """Staff pages for synthesis: start a job (config form), watch it live, review its statistics and a sample,
 train a relevance judge, and build a treatment retriever from a finished job. Thin: forms validate, services act."""
 from django.contrib import messages
-from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from core.roles import ADMIN, ANALYST, is_admin, role_required
+from core.roles import ADMIN, ANALYST, require_role, role_required
 from jobs.models import Job
 from jobs.services import BrokerUnavailable
 
@@ -16,6 +15,7 @@ from .selectors import synthesis_counts, synthesis_sample, synthesis_statistics
 from .services import synthesis_job_start
 from .treatment import treatment_version_start
 
+
 def _synthesis_jobs():
     return Job.objects.filter(kind=SynthesisJob.KIND).select_related("created_by")
 
@@ -24,8 +24,7 @@ def _synthesis_jobs():
 def synthesis_home(request):
     form = SynthesisJobForm(request.POST or None)
     if request.method == "POST":
-        if not is_admin(request.user):
-            return HttpResponseForbidden("Only admins can start synthesis jobs.")
+        require_role(request.user, ADMIN, message="Only admins can start synthesis jobs.")
         if form.is_valid():
             try:
                 job = synthesis_job_start(config=form.cleaned_data["config"], user=request.user)
@@ -34,16 +33,24 @@ def synthesis_home(request):
             else:
                 messages.success(request, f"Synthesis job #{job.pk} started.")
                 return redirect("synthesis_job", pk=job.pk)
+    return _home(request, form=form, judge_form=JudgeTrainingForm())
+
+
+def _home(request, *, form, judge_form):
+    """The synthesis page (a bound form shows its errors, summed up at its top)."""
     return render(request, "synthesis/home.html", {
-        "form": form, "judge_form": JudgeTrainingForm(), "jobs": _synthesis_jobs()[:20],
+        "form": form, "judge_form": judge_form, "jobs": _synthesis_jobs()[:20],
         "judges": JudgeVersion.objects.select_related("dataset")[:20]})
 
 
 @role_required(ANALYST)
 def synthesis_job(request, pk: int):
     job = get_object_or_404(_synthesis_jobs(), pk=pk)
-    return render(request, "synthesis/job.html", {"job": job, **_job_context(job),
-                                                  "treatment_form": TreatmentForm()})
+    return _job_page(request, job, TreatmentForm())
+
+
+def _job_page(request, job: Job, treatment_form: TreatmentForm):
+    return render(request, "synthesis/job.html", {"job": job, **_job_context(job), "treatment_form": treatment_form})
 
 
 @role_required(ANALYST)
@@ -63,14 +70,13 @@ def _job_context(job: Job) -> dict:
 @role_required(ADMIN, message="Only admins can train judges.")
 def judge_train(request):
     form = JudgeTrainingForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"Judge not started: {form.errors.as_text()}")
-        return redirect("synthesis_home")
-    try:
-        version = judge_training_start(config=form.cleaned_data["config"], user=request.user)
-    except (ValueError, BrokerUnavailable) as exc:
-        messages.error(request, str(exc))
-        return redirect("synthesis_home")
+    if form.is_valid():
+        try:
+            version = judge_training_start(config=form.cleaned_data["config"], user=request.user)
+        except (ValueError, BrokerUnavailable) as exc:
+            form.add_error(None, str(exc))
+    if form.errors:
+        return _home(request, form=SynthesisJobForm(), judge_form=form)
     messages.success(request, f"Training judge {version.name} (job #{version.job_id}).")
     return redirect("job_detail", pk=version.job_id) if version.job_id else redirect("synthesis_home")
 
@@ -80,17 +86,16 @@ def judge_train(request):
 def treatment_train(request, pk: int):
     job = get_object_or_404(_synthesis_jobs(), pk=pk)
     form = TreatmentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"Treatment not started: {form.errors.as_text()}")
-        return redirect("synthesis_job", pk=pk)
-    data = form.cleaned_data
-    try:
-        version = treatment_version_start(job=job, base_version=data["base_version"], name=data.get("name") or "",
-                                          ratio=data.get("ratio"), per_pair=data.get("per_pair"),
-                                          only_incremental=data["only_incremental"],
-                                          user=request.user)
-    except (ValueError, BrokerUnavailable) as exc:
-        messages.error(request, str(exc))
-        return redirect("synthesis_job", pk=pk)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            version = treatment_version_start(job=job, base_version=data["base_version"],
+                                              name=data.get("name") or "", ratio=data.get("ratio"),
+                                              per_pair=data.get("per_pair"),
+                                              only_incremental=data["only_incremental"], user=request.user)
+        except (ValueError, BrokerUnavailable) as exc:
+            form.add_error(None, str(exc))
+    if form.errors:
+        return _job_page(request, job, form)
     messages.success(request, f"Building treatment version {version.name} from job #{job.pk}.")
     return redirect("job_detail", pk=version.build_job_id) if version.build_job_id else redirect("synthesis_job", pk=pk)

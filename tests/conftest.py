@@ -101,4 +101,5 @@ def real_broker(settings, tmp_path):
     app.conf.broker_transport_options = opts
 
 
-from .browser import chromium, page  # noqa: F401  (browser fixtures for every test module)
+# The browser fixtures for every test module (and the check that no browser test leaves a console error).
+from .browser import _no_browser_console_errors, chromium, console_errors, page  # noqa: F401

@@ -150,7 +150,7 @@ def test_analyst_cannot_start_synthesis(analyst, ready_setup, sent_jobs):
     ({"candidates": 40}, "candidates: Input should be less than or equal to 16"),
     ({"segments": ["feet"]}, "segments: Input should be 'head', 'torso' or 'tail'"),
     ({"temperature": 2}, "temperature: Unknown field."),
-    ({"judge_version_id": None}, "judge_version_id: Choose a trained judge"),
+    ({"judge_version_id": 999999}, "Judge version #999999 does not exist."),
     ({"dataset_id": 999999}, "Dataset #999999 does not exist."),
     ({"judge_backend": "llm"}, "need OPENAI_BASE_URL"),
 ])
@@ -160,6 +160,20 @@ def test_bad_synthesis_configs_are_clear_400s(admin_user, ready_setup, sent_jobs
     assert response.status_code == 400
     assert message in response.json()["message"]
     assert sent_jobs == []
+
+
+def test_without_a_judge_the_best_measured_ready_one_is_used_and_without_any_the_start_is_refused(
+        admin_user, ready_setup, sent_jobs):
+    from synthesis.models import JudgeVersion
+
+    response = token_client(admin_user).post("/api/synthesis/jobs/", {**ready_setup, "judge_version_id": None},
+                                             format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["config"]["judge_version_id"] == ready_setup["judge_version_id"]
+    JudgeVersion.objects.update(status="failed")
+    response = token_client(admin_user).post("/api/synthesis/jobs/", {**ready_setup, "judge_version_id": None},
+                                             format="json")
+    assert response.status_code == 400 and "has no ready judge version" in response.json()["message"]
 
 
 def test_unready_versions_refuse_to_start(admin_user, ready_setup, sent_jobs):

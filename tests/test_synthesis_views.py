@@ -3,6 +3,7 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job
+from synthesis.models import JudgeVersion
 
 from .test_synthesis_job import install_fakes, world  # noqa: F401  (fixture)
 
@@ -55,9 +56,10 @@ def test_running_job_shows_counts_that_poll_for_updates(client, admin_user, worl
 def test_invalid_form_explains_and_starts_nothing(client, admin_user, world):
     client.force_login(admin_user)
     data = form_data(world)
-    data.pop("judge_version")
+    data.pop("judge_version")  # empty: the data set's best-measured ready judge, and here none is ready
+    JudgeVersion.objects.update(status="failed")
     response = client.post(reverse("synthesis_home"), data)
-    assert response.status_code == 200 and b"Choose a trained judge" in response.content
+    assert response.status_code == 200 and b"has no ready judge version" in response.content
     assert not Job.objects.filter(kind="synthesis").exists()
 
 
