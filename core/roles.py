@@ -1,19 +1,21 @@
-"""The three roles (annotator, analyst, admin) as Django groups, the checks for them, and THE way to guard a view.
+"""The four roles (annotator, analyst, admin, reviewer) as Django groups, the checks for them, and THE way to guard
+a view.
 
 A Django view is guarded with `@role_required(ANALYST)` (see there); a DRF view with the permission classes of
 `core.api.permissions`, which are built on `has_role` too. Analysts include admins: whatever an analyst may see,
-an admin may see.
+an admin may see. Reviewers (who settle annotators' disagreements) are a role of their own.
 """
 from functools import wraps
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
 
 ANNOTATOR = "annotator"
 ANALYST = "analyst"
 ADMIN = "admin"
-ROLES = (ANNOTATOR, ANALYST, ADMIN)
+REVIEWER = "reviewer"
+ROLES = (ANNOTATOR, ANALYST, ADMIN, REVIEWER)
 
 
 def user_roles(user) -> set[str]:
@@ -43,7 +45,12 @@ def is_annotator(user) -> bool:
     return ANNOTATOR in user_roles(user)
 
 
-ROLE_CHECKS = {ANNOTATOR: is_annotator, ANALYST: is_analyst, ADMIN: is_admin}
+def is_reviewer(user) -> bool:
+    """Reviewers adjudicate split verdicts and failed controls (blinded, like annotators)."""
+    return REVIEWER in user_roles(user)
+
+
+ROLE_CHECKS = {ANNOTATOR: is_annotator, ANALYST: is_analyst, ADMIN: is_admin, REVIEWER: is_reviewer}
 
 
 def has_role(user, *roles: str) -> bool:
@@ -51,21 +58,34 @@ def has_role(user, *roles: str) -> bool:
     return bool(user is not None and user.is_authenticated) and any(ROLE_CHECKS[role](user) for role in roles)
 
 
+class RoleRequired(PermissionDenied):
+    """A logged-in user lacks the role a page needs: `roles` names it (any one of them will do). The 403 page
+    (`config.views.permission_denied`, template `403.html`) shows the message and the role."""
+
+    def __init__(self, *roles: str, message: str = ""):
+        self.roles = roles
+        super().__init__(message or f"This page is for the {' or '.join(roles)} role.")
+
+
+def require_role(user, *roles: str, message: str = "") -> None:
+    """Raise `RoleRequired` unless the user has one of `roles` (for a check inside a view, e.g. on POST only)."""
+    if not has_role(user, *roles):
+        raise RoleRequired(*roles, message=message)
+
+
 def role_required(*roles: str, message: str = ""):
     """Guard a Django view: an anonymous visitor is sent to the login page, a logged-in user without any of
-    `roles` gets a 403 whose text names the role needed (or `message`)."""
+    `roles` gets the 403 page, which names the role needed (and says `message`)."""
     unknown = set(roles) - set(ROLES)
     if not roles or unknown:
         raise ValueError(f"role_required needs roles among {ROLES}, got {roles}")
-    refusal = message or f"This page is for the {' or '.join(roles)} role; ask an admin for access."
 
     def decorator(view):
         @wraps(view)
         def guarded(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not has_role(request.user, *roles):
-                return HttpResponseForbidden(refusal)
+            require_role(request.user, *roles, message=message)
             return view(request, *args, **kwargs)
 
         return guarded
@@ -82,4 +102,5 @@ def roles_context(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"is_admin": is_admin(user), "is_analyst": is_analyst(user), "is_annotator": is_annotator(user)}
+    return {"is_admin": is_admin(user), "is_analyst": is_analyst(user), "is_annotator": is_annotator(user),
+            "is_reviewer": is_reviewer(user)}

@@ -1,4 +1,4 @@
-"""Demo accounts (one admin, one analyst, three annotators) with passwords kept under var/ so re-runs print the same."""
+"""Demo accounts (one admin, one analyst, one reviewer, three annotators) with passwords kept under var/ so re-runs print the same."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from core.roles import ADMIN, ANALYST, ANNOTATOR, ensure_role_groups
+from core.roles import ADMIN, ANALYST, ANNOTATOR, REVIEWER, ensure_role_groups
 
 DEMO_ACCOUNTS = [
     ("admin", ADMIN),
     ("analyst", ANALYST),
+    ("reviewer", REVIEWER),
     ("annotator1", ANNOTATOR),
     ("annotator2", ANNOTATOR),
     ("annotator3", ANNOTATOR),

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.errors import Conflict, error_responses
+from core.api.errors import Conflict, ErrorSerializer, ServiceUnavailable, error_responses
 from core.api.filters import ListFilterBackend, StrictFilterSet
 from core.api.pagination import StandardPagination
 from core.api.permissions import IsAnalyst
@@ -122,6 +122,19 @@ class RetrieverVersionViewSet(ThrottleRefusedRequestsMixin, viewsets.ReadOnlyMod
         return Response({"version": version.name, "status": version.status, "metrics": version.metrics})
 
 
+LOADING_RETRY_AFTER_SECONDS = 5
+
+
+class ModelLoading(ServiceUnavailable):
+    """503 with `Retry-After` (DRF's handler sends `wait` as that header): the version's model is loading."""
+
+    default_code = "model_loading"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.wait = LOADING_RETRY_AFTER_SECONDS
+
+
 class SearchView(ThrottleRefusedRequestsMixin, APIView):
     permission_classes = [IsAnalyst]
 
@@ -129,9 +142,13 @@ class SearchView(ThrottleRefusedRequestsMixin, APIView):
         summary="Search the catalogue with a retriever version",
         description="The top-k products for a query from a built (ready) version: BM25, dense or hybrid. "
                     "Analysts and admins. A version that is not ready, or whose index files are missing, "
-                    "answers 409 with what to do.",
+                    "answers 409 with what to do. The first search of a dense version in a server process "
+                    "starts loading its model in the background and answers 503 (code `model_loading`) with "
+                    "a `Retry-After` header; ask again after that many seconds.",
         parameters=[SearchQuerySerializer],
-        responses={200: SearchResultSerializer, **error_responses(400, 401, 403, 409)},
+        responses={200: SearchResultSerializer, **error_responses(400, 401, 403, 409),
+                   503: OpenApiResponse(ErrorSerializer, description="The version's model is loading in the "
+                                        "background; retry after `Retry-After` seconds.")},
         examples=[OpenApiExample("Two hits", response_only=True, value={
             "version": "dense-synth-v2", "query": "pan for induction hob without teflon", "k": 2,
             "hits": [
@@ -156,7 +173,9 @@ def search_hits(*, version, text: str, k: int) -> list[dict]:
     from retrieval.models import Product
 
     try:
-        hits = search.retrieve(version, text, k)
+        hits = search.retrieve(version, text, k, wait=False)
+    except search.SearcherLoading as exc:
+        raise ModelLoading(f"{exc} Retry after {LOADING_RETRY_AFTER_SECONDS} seconds.") from exc
     except search.IndexUnavailable as exc:  # includes "not ready"
         raise Conflict(str(exc)) from exc
     products = Product.objects.in_bulk([hit.product_id for hit in hits])

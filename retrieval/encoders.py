@@ -108,6 +108,17 @@ def clear_encoder_cache() -> None:
         _cache.clear()
 
 
+def _reset_lock_after_fork() -> None:
+    """A forked child (gunicorn --preload, a Celery pool) keeps the loaded models, but a lock that a parent's
+    background loader held at the fork would never be released there."""
+    global _cache_lock
+    _cache_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_after_fork)
+
+
 def encode_texts(
     model: "SentenceTransformer",
     texts: Sequence[str],

@@ -2,9 +2,16 @@
 
 Artifacts are loaded once per process and cached; the cache key includes the modification time of the
 version's `index.json`, so a rebuilt index is picked up by every process without a restart.
+
+Loading a dense version's searcher means importing torch and loading a sentence-transformers model (12-21 s the
+first time). Workers, commands and benchmarks wait for it (`wait=True`, the default). Web requests pass
+`wait=False`: a searcher that is not in memory yet starts loading in a background thread (one per version) and
+`SearcherLoading` is raised at once, so the page can say "loading" and ask again.
 """
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +25,10 @@ from .models import RetrieverVersion
 RRF_K = 60
 HYBRID_DEPTH = 100
 
-__all__ = ["Hit", "IndexUnavailable", "VersionNotReady", "retrieve", "retrieve_many", "version_folder"]
+__all__ = ["Hit", "IndexUnavailable", "SearcherLoading", "VersionNotReady", "retrieve", "retrieve_many",
+           "version_folder"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,18 @@ class Hit:
 
 class VersionNotReady(IndexUnavailable):
     """The version has not finished building (or failed), so it has nothing to search."""
+
+
+class SearcherLoading(Exception):
+    """A `wait=False` caller asked for a searcher that is still loading in the background; ask again shortly.
+
+    Deliberately not an `IndexUnavailable`: nothing is wrong with the version, so it must not read as an error.
+    """
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        listed = ", ".join(self.names)
+        super().__init__(f"The model for {listed} is loading in the background.")
 
 
 def version_folder(version: RetrieverVersion) -> Path:
@@ -46,24 +68,27 @@ def rebuild_hint(version: RetrieverVersion) -> str:
 
 
 _cache: dict[int, tuple[tuple, object]] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards the dicts below (held briefly, never while loading)
+_version_locks: dict[int, threading.Lock] = {}  # one per version, held while that version's searcher loads
+_loaders: dict[int, threading.Thread] = {}  # background loads in flight, by version pk
+_failures: dict[int, tuple[tuple, BaseException]] = {}  # a background load's error, raised to the next caller
 
 
-def retrieve(version: RetrieverVersion, text: str, k: int = 10) -> list[Hit]:
-    """The top-k products for `text`, best first."""
-    return retrieve_many(version, [text], k)[0]
+def retrieve(version: RetrieverVersion, text: str, k: int = 10, *, wait: bool = True) -> list[Hit]:
+    """The top-k products for `text`, best first (`wait=False`: see `loaded_searcher`)."""
+    return retrieve_many(version, [text], k, wait=wait)[0]
 
 
-def retrieve_many(version: RetrieverVersion, texts: Sequence[str], k: int = 10) -> list[list[Hit]]:
+def retrieve_many(version: RetrieverVersion, texts: Sequence[str], k: int = 10, *, wait: bool = True) -> list[list[Hit]]:
     """Top-k hits for several queries at once (queries are encoded in one batch)."""
     if k < 1:
         raise ValueError("k must be at least 1.")
     if version.kind == RetrieverVersion.Kind.HYBRID:
-        return _retrieve_hybrid(version, texts, k)
-    return loaded_searcher(version).search(list(texts), k)
+        return _retrieve_hybrid(version, texts, k, wait=wait)
+    return loaded_searcher(version, wait=wait).search(list(texts), k)
 
 
-def _retrieve_hybrid(version: RetrieverVersion, texts: Sequence[str], k: int) -> list[list[Hit]]:
+def _retrieve_hybrid(version: RetrieverVersion, texts: Sequence[str], k: int, *, wait: bool) -> list[list[Hit]]:
     _require_ready(version)
     params = version.hyperparams or {}
     depth = max(k, int(params.get("depth", HYBRID_DEPTH)))
@@ -71,9 +96,19 @@ def _retrieve_hybrid(version: RetrieverVersion, texts: Sequence[str], k: int) ->
     components = list(version.components.order_by("name"))
     if len(components) < 2:
         raise IndexUnavailable(f"Hybrid version {version.name!r} needs at least two component versions.")
+    if not wait:  # start every component that is not in memory, not only the first one found missing
+        loading = []
+        for component in components:
+            try:
+                if component.kind != RetrieverVersion.Kind.HYBRID:
+                    loaded_searcher(component, wait=False)
+            except SearcherLoading as exc:
+                loading += exc.names
+        if loading:
+            raise SearcherLoading(loading)
     fused: list[dict[int, float]] = [{} for _ in texts]
     for component in components:
-        for scores, hits in zip(fused, retrieve_many(component, texts, depth)):
+        for scores, hits in zip(fused, retrieve_many(component, texts, depth, wait=wait)):
             for rank, hit in enumerate(hits, start=1):
                 scores[hit.product_id] = scores.get(hit.product_id, 0.0) + 1.0 / (rrf_k + rank)
     return [
@@ -90,18 +125,81 @@ def _require_ready(version: RetrieverVersion) -> None:
         )
 
 
-def loaded_searcher(version: RetrieverVersion):
-    """The version's in-memory searcher, loading it on first use (and again after its index was rebuilt)."""
+def loaded_searcher(version: RetrieverVersion, *, wait: bool = True):
+    """The version's in-memory searcher, loading it on first use (and again after its index was rebuilt).
+
+    `wait=False` (web requests): a dense searcher that is not in memory starts loading in the background and
+    `SearcherLoading` is raised at once; the error of a background load that failed is raised to the next caller.
+    BM25 indexes load from disk quickly, so they load in the caller either way.
+    """
     _require_ready(version)
     folder = version_folder(version)
-    try:
-        stamp = (str(folder), (folder / META_FILE).stat().st_mtime_ns)
-    except OSError:
-        stamp = (str(folder), None)
+    stamp = _stamp(folder)
     cached = _cache.get(version.pk)
     if cached and cached[0] == stamp:
         return cached[1]
+    if wait or version.kind != RetrieverVersion.Kind.DENSE:
+        return _load_now(version, folder, stamp)
     with _lock:
+        cached = _cache.get(version.pk)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        failure = _failures.pop(version.pk, None)
+        if failure and failure[0] == stamp:
+            raise failure[1]
+        _start_loader(version, folder, stamp)
+    raise SearcherLoading([version.name])
+
+
+def start_loading(version: RetrieverVersion) -> threading.Thread | None:
+    """Load the version's searcher in a background thread (the one already running, if any); None when it is
+    in memory. Errors are logged and kept for the next `wait=False` caller."""
+    _require_ready(version)
+    folder = version_folder(version)
+    stamp = _stamp(folder)
+    with _lock:
+        cached = _cache.get(version.pk)
+        if cached and cached[0] == stamp:
+            return None
+        return _start_loader(version, folder, stamp)
+
+
+def _start_loader(version: RetrieverVersion, folder: Path, stamp: tuple) -> threading.Thread:
+    """The version's background loader, started unless one is running (call with `_lock` held)."""
+    loader = _loaders.get(version.pk)
+    if loader is None or not loader.is_alive():
+        _failures.pop(version.pk, None)  # an earlier failure is stale once a new attempt runs
+        loader = threading.Thread(target=_load_in_background, args=(version, folder, stamp), daemon=True,
+                                  name=f"load-searcher-{version.pk}")
+        _loaders[version.pk] = loader
+        loader.start()
+    return loader
+
+
+def _load_in_background(version: RetrieverVersion, folder: Path, stamp: tuple) -> None:
+    failure = None
+    try:
+        _load_now(version, folder, stamp)
+        logger.info("Searcher of retriever version %s loaded.", version.name)
+    except IndexUnavailable as exc:
+        failure = exc
+        logger.warning("Searcher of retriever version %s could not be loaded: %s", version.name, exc)
+    except Exception as exc:  # kept for the next request, which raises it (a logged 500), then tries again
+        failure = exc
+        logger.exception("Loading the searcher of retriever version %s failed.", version.name)
+    finally:
+        with _lock:
+            if failure is not None:
+                _failures[version.pk] = (stamp, failure)
+            if _loaders.get(version.pk) is threading.current_thread():
+                del _loaders[version.pk]
+
+
+def _load_now(version: RetrieverVersion, folder: Path, stamp: tuple):
+    """Load in the calling thread; a caller arriving while the same version loads waits for that load."""
+    with _lock:
+        version_lock = _version_locks.setdefault(version.pk, threading.Lock())
+    with version_lock:
         cached = _cache.get(version.pk)
         if cached and cached[0] == stamp:
             return cached[1]
@@ -113,9 +211,42 @@ def loaded_searcher(version: RetrieverVersion):
         return searcher
 
 
+def _stamp(folder: Path) -> tuple:
+    try:
+        return (str(folder), (folder / META_FILE).stat().st_mtime_ns)
+    except OSError:
+        return (str(folder), None)
+
+
+def is_loaded(version: RetrieverVersion) -> bool:
+    """Whether the version's current searcher is in memory (a hybrid: all its components')."""
+    if version.kind == RetrieverVersion.Kind.HYBRID:
+        return all(is_loaded(component) for component in version.components.all())
+    try:
+        folder = version_folder(version)
+    except IndexUnavailable:
+        return False
+    cached = _cache.get(version.pk)
+    return bool(cached and cached[0] == _stamp(folder))
+
+
 def clear_searcher_cache() -> None:
     with _lock:
         _cache.clear()
+        _failures.clear()
+
+
+def _reset_after_fork() -> None:
+    """A forked child (gunicorn --preload, a Celery pool) keeps loaded searchers but not the parent's threads:
+    locks a parent's loader held would stay locked for ever, so they are made anew."""
+    global _lock
+    _lock = threading.Lock()
+    _version_locks.clear()
+    _loaders.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _load_searcher(version: RetrieverVersion, folder: Path):
@@ -202,20 +333,31 @@ class SideResult:
     milliseconds: float = 0.0
 
 
-def side_by_side(*, version_a: RetrieverVersion, version_b: RetrieverVersion, text: str, k: int = 10) -> list[SideResult]:
-    """Both versions' top-k for `text`, each hit marked with its rank on the other side (None: only this side)."""
+def side_by_side(*, version_a: RetrieverVersion, version_b: RetrieverVersion, text: str, k: int = 10,
+                 wait: bool = True) -> list[SideResult]:
+    """Both versions' top-k for `text`, each hit marked with its rank on the other side (None: only this side).
+
+    `wait=False` (the web page): `SearcherLoading` naming every side whose model is still loading; both sides
+    start loading in this one call.
+    """
     import time
 
     from .models import Product
 
     ranked: list[tuple[RetrieverVersion, list[Hit], str, float]] = []
+    loading: list[str] = []
     for version in (version_a, version_b):
         started = time.perf_counter()
         try:
-            hits, error = retrieve(version, text, k), ""
+            hits, error = retrieve(version, text, k, wait=wait), ""
+        except SearcherLoading as exc:
+            loading += [name for name in exc.names if name not in loading]
+            continue
         except (IndexUnavailable, ValueError) as exc:
             hits, error = [], str(exc)
         ranked.append((version, hits, error, (time.perf_counter() - started) * 1000))
+    if loading:
+        raise SearcherLoading(loading)
     products = Product.objects.in_bulk({h.product_id for _, hits, _, _ in ranked for h in hits})
     ranks = [{h.product_id: i for i, h in enumerate(hits, start=1)} for _, hits, _, _ in ranked]
     sides = []

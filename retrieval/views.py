@@ -5,7 +5,9 @@ from django.shortcuts import redirect, render
 from core.roles import ANALYST, role_required
 
 from .models import RetrieverVersion
-from .search import side_by_side
+from .search import SearcherLoading, side_by_side
+
+LOADING_POLL_SECONDS = 2
 
 
 class CompareForm(forms.Form):
@@ -32,13 +34,21 @@ class CompareForm(forms.Form):
 
 @role_required(ANALYST)
 def search_page(request):
-    """Type a query, pick two versions, see both top-K lists side by side (results swap in through htmx)."""
+    """Type a query, pick two versions, see both top-K lists side by side (results swap in through htmx).
+
+    A dense model that is not in memory yet loads in the background: the answer says so at once and the
+    partial asks again every LOADING_POLL_SECONDS until the results are there.
+    """
     form = CompareForm(request.GET or None)
-    sides = None
+    sides, loading = None, None
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        sides = side_by_side(version_a=data["a"], version_b=data["b"], text=data["q"], k=data.get("k") or 10)
-    context = {"form": form, "sides": sides}
+        try:
+            sides = side_by_side(version_a=data["a"], version_b=data["b"], text=data["q"], k=data.get("k") or 10,
+                                 wait=False)
+        except SearcherLoading as exc:
+            loading = exc.names
+    context = {"form": form, "sides": sides, "loading": loading, "poll_seconds": LOADING_POLL_SECONDS}
     template = "retrieval/_comparison.html" if request.htmx else "retrieval/search.html"
     return render(request, template, context)
 

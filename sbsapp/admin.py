@@ -1,9 +1,9 @@
-"""Admin for SBS campaigns, items and judgments."""
+"""Admin for SBS campaigns, items, judgments and reviewers' adjudications."""
 from django.contrib import admin, messages
 
 from .campaigns import CampaignError, campaign_close, campaign_start_generation
 from jobs.services import BrokerUnavailable
-from .models import Campaign, Item, Judgment
+from .models import Adjudication, Campaign, Item, Judgment
 
 
 # --- SBS campaigns (the staff pages under /sbs/ offer the same with a form and a progress bar) ---
@@ -54,14 +54,25 @@ class ItemAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
-    list_display = ("item", "annotator", "skipped", "choice", "preference", "time_on_item_ms", "created_at")
-    list_filter = ("campaign", "skipped", "annotator")
-    readonly_fields = [f.name for f in Judgment._meta.fields]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the app's own pages (judging, reviewing): shown, never edited here."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(ReadOnlyAdmin):
+    list_display = ("item", "campaign", "reason", "preference", "reviewer", "updated_at")
+    list_filter = ("campaign", "reason")
+    readonly_fields = [f.name for f in Adjudication._meta.fields]
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(ReadOnlyAdmin):
+    list_display = ("item", "annotator", "skipped", "choice", "preference", "time_on_item_ms", "created_at")
+    list_filter = ("campaign", "skipped", "annotator")
+    readonly_fields = [f.name for f in Judgment._meta.fields]

@@ -18,10 +18,11 @@ from django.utils import timezone
 from retrieval.models import Product, Query, RetrieverVersion
 
 from core.configs import ConfigInvalid, validate_config
-from jobs.registry import job_kind
-from jobs.services import JobContext, job_start
+from jobs.registry import job_kind, job_release
+from jobs.services import BrokerUnavailable, JobContext, job_start, lock_row
 from jobs.models import Job
-from .configs import CampaignConfig
+from . import selectors
+from .configs import CampaignConfig, PlanRequest
 from .models import Campaign, Item
 
 GENERATION_CHUNK = 25
@@ -72,8 +73,26 @@ def campaign_create(*, user=None, config: CampaignConfig | None = None, **fields
         campaign.full_clean()
     except ValidationError as exc:
         raise CampaignError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()))
+    if config.plan_min_delta is not None:
+        campaign.plan = plan_for(config, dataset_id=system_a.dataset_id)
     campaign.save()
     return campaign
+
+
+def campaign_plan_preview(*, config: PlanRequest) -> dict:
+    """The plan a campaign with these inputs would get, before it exists (the form's preview, the API's plan)."""
+    version = RetrieverVersion.objects.filter(name=config.system_a).only("dataset_id").first()
+    if version is None:
+        raise CampaignError(f"No retriever version is named {config.system_a!r}.", field="system_a")
+    return plan_for(config, dataset_id=version.dataset_id)
+
+
+def plan_for(config: CampaignConfig | PlanRequest, *, dataset_id: int) -> dict:
+    """The campaign's planned size (`planning.plan_campaign`) from the data set's earlier campaigns or the stated
+    assumption; the campaign form's preview shows the same answer before the campaign exists."""
+    return selectors.campaign_plan(dataset_id=dataset_id, min_delta=config.plan_min_delta, alpha=config.plan_alpha,
+                                   power=config.plan_power, judgments_per_item=config.judgments_per_item,
+                                   control_share=config.control_share)
 
 
 def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
@@ -81,21 +100,31 @@ def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
     for system in (campaign.system_a, campaign.system_b):
         if system.status != RetrieverVersion.Status.READY:
             raise CampaignError(f"Retriever version {system} is {system.status}, not ready; build it first.")
-    if campaign.generation_job_id and campaign.generation_job.is_active:
-        raise CampaignError("Generation is already running for this campaign.")
-    claimed = Campaign.objects.filter(
-        pk=campaign.pk, status__in=[Campaign.Status.DRAFT, Campaign.Status.GENERATING]
-    ).update(status=Campaign.Status.GENERATING)
-    if not claimed:
-        raise CampaignError(f"A {campaign.get_status_display().lower()} campaign cannot be generated again.")
+    previous = campaign.status
+
+    def claim() -> None:  # in the job's transaction: of simultaneous clicks one generates, the others are refused
+        locked = lock_row(Campaign.objects.filter(pk=campaign.pk))
+        if locked.generation_job_id and Job.objects.filter(pk=locked.generation_job_id, status__in=Job.ACTIVE).exists():
+            raise CampaignError("Generation is already running for this campaign.")
+        if locked.status not in (Campaign.Status.DRAFT, Campaign.Status.GENERATING):
+            raise CampaignError(f"A {locked.get_status_display().lower()} campaign cannot be generated again.")
+        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.GENERATING)
+
     try:
-        job = job_start(kind="sbs_generate", config={"campaign_id": campaign.pk}, user=user)
-    except Exception:  # BrokerUnavailable: leave the campaign as it was
-        Campaign.objects.filter(pk=campaign.pk).update(status=campaign.status)
+        job = job_start(kind="sbs_generate", config={"campaign_id": campaign.pk}, user=user, claim=claim,
+                        on_created=lambda job: Campaign.objects.filter(pk=campaign.pk).update(generation_job=job))
+    except BrokerUnavailable:  # the job row is gone: leave the campaign as it was
+        Campaign.objects.filter(pk=campaign.pk, generation_job__isnull=True).update(status=previous)
         raise
-    Campaign.objects.filter(pk=campaign.pk).update(generation_job=job)
     campaign.refresh_from_db()
     return job
+
+
+@job_release("sbs_generate")
+def campaign_release_generation(job: Job) -> None:
+    """A generation cancelled, or ended from outside its work (its worker died, an admin marked it failed): the
+    campaign goes back from `generating` to `draft`; Generate resumes from the items already frozen."""
+    Campaign.objects.filter(generation_job=job, status=Campaign.Status.GENERATING).update(status=Campaign.Status.DRAFT)
 
 
 @job_kind("sbs_generate", queue="ml", title="Generate an SBS campaign",
@@ -129,7 +158,7 @@ def campaign_generate_items(
         stage("freezing result lists", len(query_ids))
     if log:
         log(f"{len(query_ids)} queries sampled, {len(controls)} A-vs-A controls, {len(done)} already frozen")
-    created = 0
+    created = excluded = 0
     for start in range(0, len(todo), GENERATION_CHUNK):
         chunk = list(Query.objects.filter(pk__in=todo[start:start + GENERATION_CHUNK]).order_by("pk"))
         texts = [query.text for query in chunk]
@@ -148,8 +177,10 @@ def campaign_generate_items(
         # ignore_conflicts: a resumed run racing an older worker never duplicates an item.
         Item.objects.bulk_create(items, ignore_conflicts=True)
         created += len(items)
+        excluded += sum(item.short_lists for item in items)
         if on_progress:
-            on_progress(len(done) + min(start + GENERATION_CHUNK, len(todo)), len(query_ids), frozen=created)
+            on_progress(len(done) + min(start + GENERATION_CHUNK, len(todo)), len(query_ids), frozen=created,
+                        excluded_short_lists=excluded)
     Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.GENERATING).update(status=Campaign.Status.ACTIVE)
     totals = campaign_item_counts(campaign=campaign)
     if log:
@@ -164,7 +195,8 @@ def campaign_item_counts(*, campaign: Campaign) -> dict:
         "regular": items.filter(kind=Item.Kind.REGULAR, is_active=True).count(),
         "aa_controls": items.filter(kind=Item.Kind.AA).count(),
         "gold": items.filter(kind=Item.Kind.GOLD).count(),
-        "identical_hidden": items.filter(identical=True, is_active=False).count(),
+        "identical_hidden": items.filter(identical=True, is_active=False, short_lists=False).count(),
+        "excluded_short_lists": items.filter(short_lists=True).count(),
     }
 
 
@@ -206,10 +238,15 @@ def control_query_ids(*, query_ids: list[int], share: float, seed: int) -> set[i
 
 def build_item(*, campaign: Campaign, query: Query, hits_a: list, hits_b: list, products: dict[int, Product],
                as_control: bool) -> Item:
-    """One unsaved item: both lists snapshotted, the side chosen at random (never from the seed)."""
+    """One unsaved item: both lists snapshotted, the side chosen at random (never from the seed).
+
+    A list shorter than K (BM25 finds few matches for a rare query) would tell the annotator which side is which,
+    so such a query is excluded: kept as an inactive item marked `short_lists` (counted on the dashboard, and a
+    resumed run does not retrieve it again), neither judged nor made a control."""
     results_a = [product_snapshot(products[hit.product_id], hit.score) for hit in hits_a if hit.product_id in products]
     results_b = [product_snapshot(products[hit.product_id], hit.score) for hit in hits_b if hit.product_id in products]
     identical = [p["product"] for p in results_a] == [p["product"] for p in results_b]
+    short = min(len(results_a), len(results_b)) < campaign.k
     item = Item(
         campaign=campaign,
         query=query,
@@ -220,7 +257,11 @@ def build_item(*, campaign: Campaign, query: Query, hits_a: list, hits_b: list, 
         results_a=results_a,
         results_b=results_b,
         identical=identical,
+        short_lists=short,
+        is_active=not short,
     )
+    if short:
+        return item
     if as_control or (identical and campaign.identical_lists == Campaign.IdenticalLists.CONTROL):
         source = "a" if identical else random.Random(f"aa-{campaign.seed}-{query.pk}").choice("ab")
         shown = results_a if source == "a" else results_b
@@ -255,11 +296,30 @@ def campaign_close(*, campaign: Campaign) -> Campaign:
 
 
 def campaign_reopen(*, campaign: Campaign) -> Campaign:
+    """Open a closed campaign again. One its sequential verdict closed stops closing itself: the verdict stands
+    (it never goes back), so auto-close would end it again at the next complete item."""
     if campaign.status != Campaign.Status.CLOSED:
         raise CampaignError("Only a closed campaign can be reopened.")
-    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE, closed_at=None)
+    changes = {"auto_close": False, "closed_by_verdict": ""} if campaign.closed_by_verdict else {}
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE, closed_at=None, **changes)
     campaign.refresh_from_db()
     return campaign
+
+
+def campaign_item_judged(*, item: Item) -> str | None:
+    """After a counted judgment (judging calls this): if it completed the item and the campaign closes itself on a
+    verdict, close it when the sequential verdict says stop. Returns the verdict that closed it, else None."""
+    campaign = item.campaign
+    if not campaign.auto_close or campaign.status != Campaign.Status.ACTIVE:
+        return None
+    if not Item.objects.filter(pk=item.pk, judgments_count__gte=campaign.judgments_per_item).exists():
+        return None
+    summary = selectors.campaign_sequential(campaign=campaign)
+    if not summary["stop"]:
+        return None
+    closed = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.ACTIVE).update(
+        status=Campaign.Status.CLOSED, closed_at=timezone.now(), closed_by_verdict=summary["verdict"])
+    return summary["verdict"] if closed else None
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from core.configs import JobConfig
 from retrieval.models import Query
@@ -38,6 +38,15 @@ class CampaignConfig(JobConfig):
                                             title="When both systems return the same list")
     reservation_minutes: int = Field(10, ge=1, le=1440,
                                      description="How long an item served to an annotator stays reserved for them.")
+    plan_min_delta: float | None = Field(
+        None, ge=0.01, le=1, title="Smallest ΔGSB worth detecting",
+        description="Plan the campaign's size for this difference (for example 0.1); empty: no plan.")
+    plan_alpha: float = Field(0.05, ge=0.001, le=0.2, title="Significance level (α)",
+                              description="The plan's level, and the sequential verdict's false-stop rate.")
+    plan_power: float = Field(0.8, ge=0.5, le=0.99, title="Power",
+                              description="Chance that a campaign of the planned size detects that difference.")
+    auto_close: bool = Field(False, title="Close when the verdict is in",
+                             description="Close the campaign automatically once the sequential verdict says stop.")
 
     @field_validator("name")
     @classmethod
@@ -67,3 +76,22 @@ class CampaignCreateRequest(CampaignConfig):
 
     def campaign_config(self) -> CampaignConfig:
         return CampaignConfig.model_validate(self.model_dump(exclude={"generate"}))
+
+
+class PlanInputs(JobConfig):
+    """Base of `PlanRequest`: a plan needs the difference to detect."""
+
+    @model_validator(mode="after")
+    def needs_a_difference(self) -> PlanInputs:
+        if self.plan_min_delta is None:
+            raise ValueError("State the smallest ΔGSB worth detecting to get a plan.")
+        return self
+
+
+PLAN_INPUTS = ("system_a", "judgments_per_item", "control_share", "plan_min_delta", "plan_alpha", "plan_power")
+# The inputs of a plan alone, with `CampaignConfig`'s very fields (and limits): the campaign form's live preview
+# and the API's plan endpoint. System A names the data set whose earlier campaigns give the variance.
+PlanRequest = create_model(
+    "PlanRequest", __base__=PlanInputs, __module__=__name__,
+    **{name: (CampaignConfig.model_fields[name].annotation, CampaignConfig.model_fields[name]) for name in PLAN_INPUTS},
+)

@@ -8,7 +8,7 @@ from django import forms
 from core.configs import ConfigForm
 from retrieval.models import Query, RetrieverVersion
 
-from .configs import CampaignConfig
+from .configs import CampaignConfig, PlanRequest
 from .judging import COMMENT_MAX_CHARS, Verdict
 from .models import Campaign, Judgment
 
@@ -21,7 +21,7 @@ class CampaignForm(ConfigForm):
     config_class = CampaignConfig
     field_order = ["name", "instructions", "system_a", "system_b", "segments", "query_types", "sample_size", "seed",
                    "k", "judgments_per_item", "control_share", "identical_lists", "reservation_minutes",
-                   "generate_now"]
+                   "plan_min_delta", "plan_alpha", "plan_power", "auto_close", "generate_now"]
 
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False,
                                    help_text=CampaignConfig.model_fields["instructions"].description)
@@ -54,6 +54,16 @@ class CampaignForm(ConfigForm):
         for side in ("system_a", "system_b"):
             data[side] = cleaned[side].name
         return data
+
+
+class PlanForm(ConfigForm):
+    """The plan's inputs of the campaign form, for its live preview (`PlanRequest`'s fields and limits)."""
+
+    config_class = PlanRequest
+    system_a = forms.ModelChoiceField(queryset=RetrieverVersion.objects.all(), label="System A (baseline)")
+
+    def config_data(self, cleaned: dict) -> dict:
+        return {**super().config_data(cleaned), "system_a": cleaned["system_a"].name}
 
 
 class JudgeForm(forms.Form):

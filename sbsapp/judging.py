@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import assignment
+from .campaigns import campaign_item_judged
 from .models import Campaign, Item, Judgment, Reservation
 
 UNDO_WINDOW = timedelta(minutes=2)
@@ -83,7 +84,9 @@ def judgment_submit(*, item: Item, annotator, verdict: Verdict, submit_key: str,
         time_on_item_ms=time_on_item_ms(item=item, annotator=annotator, now=now),
         submit_key=submit_key,
     )
-    return record(judgment=judgment, counts=True, served_at=now if require_reservation else None)
+    judgment = record(judgment=judgment, counts=True, served_at=now if require_reservation else None)
+    campaign_item_judged(item=item)  # auto-close on a sequential verdict, when the campaign asks for it
+    return judgment
 
 
 def judgment_skip(*, item: Item, annotator, submit_key: str, comment: str = "",

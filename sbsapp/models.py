@@ -60,6 +60,17 @@ class Campaign(models.Model):
         default=10, help_text="How long an item served to an annotator stays reserved for them."
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    # The plan (sbsapp/planning.py) and sequential stopping (sbsapp/sequential.py).
+    plan_min_delta = models.FloatField(
+        null=True, blank=True, help_text="Smallest ΔGSB worth detecting (empty: no plan, no 'no difference' verdict).")
+    plan_alpha = models.FloatField(default=0.05, help_text="Significance level of the plan and of the sequential "
+                                                           "verdict (its false-stop rate under peeking).")
+    plan_power = models.FloatField(default=0.8, help_text="Power the plan sizes the campaign for.")
+    plan = models.JSONField(default=dict, blank=True, help_text="The planned size and what it rests on (planning.py).")
+    auto_close = models.BooleanField(default=False, help_text="Close the campaign as soon as the sequential verdict "
+                                                              "says it can stop.")
+    closed_by_verdict = models.CharField(max_length=32, blank=True,
+                                         help_text="The sequential verdict that closed the campaign automatically.")
     generation_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="sbs_campaigns")
@@ -76,6 +87,8 @@ class Campaign(models.Model):
             models.CheckConstraint(condition=models.Q(control_share__gte=0, control_share__lte=0.5),
                                    name="sbs_control_share_0_to_half"),
             models.CheckConstraint(condition=models.Q(sample_size__gte=1), name="sbs_sample_not_empty"),
+            models.CheckConstraint(condition=models.Q(plan_alpha__gt=0, plan_alpha__lt=1, plan_power__gt=0,
+                                                      plan_power__lt=1), name="sbs_plan_levels_0_to_1"),
         ]
 
     def __str__(self) -> str:
@@ -110,6 +123,9 @@ class Item(models.Model):
     results_b = models.JSONField(default=list)
     aa_source = models.CharField(max_length=1, blank=True, help_text="A-vs-A: whose list is on both sides (a/b).")
     identical = models.BooleanField(default=False, help_text="The two systems returned the same list.")
+    short_lists = models.BooleanField(
+        default=False, help_text="A system returned fewer than K results: never shown (inactive), because the "
+                                 "shorter list would tell the annotator which system it is.")
     is_active = models.BooleanField(default=True, help_text="Served to annotators.")
     expected_preference = models.SmallIntegerField(
         null=True, blank=True, help_text="Gold / A-vs-A: the expected preference toward B (-2..+2)."
@@ -247,3 +263,38 @@ class AutoJudgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.judge_kind}:{self.judge_name} on {self.item_id}: {self.preference}"
+
+
+class Adjudication(models.Model):
+    """A reviewer's final verdict on an item its annotators disagreed on (a split verdict) or a failed control.
+
+    The reviewer is blinded like the annotators: they answer in screen terms (`choice`, on the item's own sides)
+    and `preference` is that answer turned toward system B. It feeds the "adjudicated" view of the metrics only;
+    the raw metrics never read this table. One per item; recording again revises it.
+    """
+
+    class Reason(models.TextChoices):
+        SPLIT = "split", "Split verdict"
+        FAILED_CONTROL = "failed_control", "Failed control"
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="adjudication")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="adjudications")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="sbs_adjudications")
+    reason = models.CharField(max_length=16, choices=Reason.choices, help_text="Why the item was in the queue.")
+    choice = models.SmallIntegerField(choices=Judgment.Choice.choices, help_text="Screen terms, -2..+2.")
+    preference = models.SmallIntegerField(help_text="The final verdict toward system B, -2..+2.")
+    b_on_left = models.BooleanField(help_text="Copy of the item's side assignment the reviewer saw.")
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "item"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(choice__gte=-2, choice__lte=2, preference__gte=-2,
+                                                      preference__lte=2), name="sbs_adjudication_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on {self.item_id}: {self.preference}"

@@ -5,9 +5,12 @@ render: items are addressed by their random token and products by their screen p
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.contrib import messages
+from django.db import OperationalError, connection
+from django.http import HttpResponse
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -38,11 +41,30 @@ REASON_KEYS = {"relevance": "r", "intent": "i", "diversity": "v", "missing": "m"
 ITEMS_PER_PAGE = 50
 DESCRIPTION_TEASER = 160
 ENTERED_SESSION_KEY = "sbs_entered"  # form values carried over a redirect when the browser runs no htmx
+DATABASE_BUSY = ("The server is busy: other people are saving at this moment and it could not finish in time. "
+                 "Please try again in a moment (an answer sent twice is stored once).")
 
 
 annotator_required = role_required(ANNOTATOR, message="Only annotators can judge.")
 analyst_required = role_required(ANALYST, message="Only analysts can see campaign results.")
 admin_required = role_required(ADMIN, message="Only admins can manage campaigns.")
+
+
+def answers_database_busy(view):
+    """An SQLite write that waited its full busy timeout ("database is locked") becomes a 503 that says so in
+    plain text, which the judging page shows (static/js/judge.js), instead of a bare server error. The write that
+    timed out was rolled back with its transaction; an answer saved before a later step timed out stays saved, and
+    sent again it is recognised by its submit key. Any other database error is still raised."""
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except OperationalError as exc:
+            if connection.vendor != "sqlite" or "locked" not in str(exc):
+                raise
+            return HttpResponse(DATABASE_BUSY, status=503, content_type="text/plain; charset=utf-8",
+                                headers={"Retry-After": "5"})
+    return wrapped
 
 
 # ------------------------------------------------------------------------------------------------ campaigns
@@ -166,6 +188,7 @@ def item_detail(request, token: str):
 
 @analyst_required
 @require_POST
+@answers_database_busy
 def item_gold(request, token: str):
     item = get_object_or_404(Item, token=token)
     form = GoldForm(request.POST)
@@ -198,6 +221,7 @@ def judge(request, pk: int):
 
 @annotator_required
 @require_POST
+@answers_database_busy
 def judge_submit(request, token: str):
     item = get_object_or_404(Item.objects.select_related("campaign"), token=token)
     form = JudgeForm(request.POST)
@@ -216,6 +240,7 @@ def judge_submit(request, token: str):
 
 @annotator_required
 @require_POST
+@answers_database_busy
 def judge_skip(request, token: str):
     item = get_object_or_404(Item.objects.select_related("campaign"), token=token)
     form = SkipForm(request.POST)
@@ -232,6 +257,7 @@ def judge_skip(request, token: str):
 
 @annotator_required
 @require_POST
+@answers_database_busy
 def judge_undo(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
     try:

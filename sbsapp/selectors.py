@@ -1,4 +1,5 @@
-"""Read-only queries of the SBS app: campaign lists per role, progress, ratings for metrics, per-query rows."""
+"""Read-only queries of the SBS app: campaign lists per role, progress, ratings for metrics, per-query rows, and the
+data behind a campaign's plan and its sequential verdict."""
 from __future__ import annotations
 
 import statistics
@@ -9,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, IntegerField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Least
 
+from . import planning, sequential
 from .metrics import Rating, compute_metrics, gsb_counts, sign
 from .models import Campaign, Item, Judgment
 from core.roles import is_analyst
@@ -71,7 +73,8 @@ def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
             done=Sum(Least("judgments_count", per_item, output_field=IntegerField()), filter=Q(is_active=True)),
             complete=Count("pk", filter=Q(is_active=True, judgments_count__gte=per_item)),
             controls=Count("pk", filter=Q(is_active=True, kind__in=Item.CONTROL_KINDS)),
-            hidden=Count("pk", filter=Q(identical=True, is_active=False)),
+            hidden=Count("pk", filter=Q(identical=True, is_active=False, short_lists=False)),
+            short=Count("pk", filter=Q(short_lists=True)),
         ).order_by()
     ))
     judgments = dict((row.pop("campaign_id"), row) for row in (
@@ -88,7 +91,9 @@ def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
         progress[campaign.pk] = {
             "items": totals.get("items") or 0,
             "control_items": totals.get("controls") or 0,
+            "regular_items": (totals.get("items") or 0) - (totals.get("controls") or 0),
             "hidden_identical": totals.get("hidden") or 0,
+            "excluded_short_lists": totals.get("short") or 0,
             "items_complete": totals.get("complete") or 0,
             "judgments_done": done,
             "judgments_needed": needed,
@@ -122,8 +127,8 @@ def annotator_progress(*, campaign: Campaign, annotator) -> dict:
 def item_rows(*, campaign: Campaign) -> list[dict]:
     """The per-query table of the dashboard: one row per item with its G/S/B and comments."""
     items = Item.objects.filter(campaign=campaign).order_by("query_text", "pk").only(
-        "token", "query_text", "segment", "query_type", "kind", "identical", "is_active", "judgments_count",
-        "expected_preference",
+        "token", "query_text", "segment", "query_type", "kind", "identical", "short_lists", "is_active",
+        "judgments_count", "expected_preference",
     )
     prefs: dict[int, list[int]] = defaultdict(list)
     comments: dict[int, int] = defaultdict(int)
@@ -174,6 +179,8 @@ def campaign_metrics(*, campaign: Campaign) -> dict:
     metrics = compute_metrics(ratings, judgments_per_item=campaign.judgments_per_item, seed=campaign.seed,
                               skips=skips, names=names)
     return {
+        "plan": campaign.plan or None,
+        "sequential": campaign_sequential(campaign=campaign, ratings=ratings),
         "campaign": {
             "id": campaign.pk,
             "name": campaign.name,
@@ -185,3 +192,37 @@ def campaign_metrics(*, campaign: Campaign) -> dict:
         "progress": campaign_progress(campaign=campaign),
         **metrics,
     }
+
+
+def campaign_sequential(*, campaign: Campaign, ratings: list[Rating] | None = None) -> dict:
+    """The sequential verdict of a campaign (`sequential.sequential_summary`) over its complete regular items, at the
+    campaign's planned α and smallest ΔGSB worth detecting."""
+    ratings = campaign_ratings(campaign=campaign) if ratings is None else ratings
+    return sequential.sequential_summary(
+        [(r.item, r.preference) for r in ratings if r.kind == Item.Kind.REGULAR],
+        judgments_per_item=campaign.judgments_per_item, alpha=campaign.plan_alpha,
+        min_delta=campaign.plan_min_delta, planned_items=(campaign.plan or {}).get("items"))
+
+
+def earlier_item_verdicts(*, dataset_id: int, exclude_campaign_id: int | None = None) -> tuple[list[list[int]], int]:
+    """The preferences of every judged regular item of the data set's campaigns (one list per item) and how many
+    campaigns they come from: what a new campaign's plan estimates its variance from."""
+    judgments = Judgment.objects.filter(campaign__system_a__dataset_id=dataset_id, skipped=False,
+                                        item__kind=Item.Kind.REGULAR, item__is_active=True)
+    if exclude_campaign_id is not None:
+        judgments = judgments.exclude(campaign_id=exclude_campaign_id)
+    by_item: dict[int, list[int]] = defaultdict(list)
+    campaigns = set()
+    for campaign_id, item_id, preference in judgments.values_list("campaign_id", "item_id", "preference").order_by():
+        by_item[item_id].append(preference)
+        campaigns.add(campaign_id)
+    return list(by_item.values()), len(campaigns)
+
+
+def campaign_plan(*, dataset_id: int, min_delta: float, alpha: float, power: float, judgments_per_item: int,
+                  control_share: float, exclude_campaign_id: int | None = None) -> dict:
+    """`planning.plan_campaign` with the variance of the data set's earlier campaigns, when they have enough items."""
+    verdicts, campaigns = earlier_item_verdicts(dataset_id=dataset_id, exclude_campaign_id=exclude_campaign_id)
+    return planning.plan_campaign(min_delta=min_delta, alpha=alpha, power=power,
+                                  judgments_per_item=judgments_per_item, control_share=control_share,
+                                  earlier=planning.variance_components(verdicts), earlier_campaigns=campaigns)

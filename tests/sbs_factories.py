@@ -125,13 +125,13 @@ def install_fake_retrieval(monkeypatch, lists: dict) -> list:
     `lists[(version.name, text)]` (product pks). Returns the list of (version, text, k) looked up."""
     calls: list = []
 
-    def retrieve(version, text, k):
+    def retrieve(version, text, k, wait=True):  # `wait`: web requests never wait for a model (always loaded here)
         calls.append((version.name, text, k))
         return [FakeHit(pk, 1.0 / (rank + 1)) for rank, pk in enumerate(lists.get((version.name, text), [])[:k])]
 
     from retrieval import search
 
     monkeypatch.setattr(search, "retrieve", retrieve, raising=False)
-    monkeypatch.setattr(search, "retrieve_many", lambda version, texts, k: [retrieve(version, t, k) for t in texts],
-                        raising=False)
+    monkeypatch.setattr(search, "retrieve_many",
+                        lambda version, texts, k, wait=True: [retrieve(version, t, k) for t in texts], raising=False)
     return calls

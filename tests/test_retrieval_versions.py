@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from retrieval.models import RetrieverVersion
-from retrieval.search import Hit, IndexUnavailable, clear_searcher_cache, retrieve, version_folder
+from retrieval.search import Hit, IndexUnavailable, clear_searcher_cache, loaded_searcher, retrieve, version_folder
 from retrieval.versions import (
     VersionImmutable,
     version_build,
@@ -237,6 +237,7 @@ def test_admin_add_form_reports_a_bad_config(client, admin_user, dataset):
 
 
 def test_search_page_shows_two_versions_side_by_side_with_diff_markers(client, analyst, bm25, zero_shot):
+    loaded_searcher(zero_shot)  # in memory, as a warm server has it (loading first: tests/test_search_warmup.py)
     client.force_login(analyst)
     url = reverse("retrieval_search")
     page = client.get(url)

@@ -186,12 +186,16 @@ def test_campaign_metrics_reads_the_database_and_is_json_ready(annotator, annota
     assert result["agreement"]["krippendorff_alpha"] == 1.0  # both annotators agree on both items
 
 
-@pytest.mark.parametrize("needed, sentence", [(1, "About 1 more judged query to reach"),
-                                              (9, "About 9 more judged queries to reach")])
-def test_dashboard_says_query_or_queries_needed(metrics, needed, sentence):
+@pytest.mark.parametrize("needed, sentence", [(1, "about 1 more complete item."),
+                                              (9, "about 9 more complete items.")])
+def test_dashboard_says_item_or_items_needed(metrics, needed, sentence):
+    """The sequential verdict replaced the sign-test projection ("about N more judged queries to reach p < 0.05")."""
     from django.template.loader import render_to_string
 
-    shown = {**metrics, "overall": {**metrics["overall"], "queries_needed": needed}}
+    from sbsapp.sequential import continue_text, sequential_summary
+
+    sequential = {**sequential_summary([], judgments_per_item=3), "verdict_text": continue_text(needed, 0.1)}
+    shown = {**metrics, "overall": {**metrics["overall"], "queries_needed": needed}, "sequential": sequential}
     html = render_to_string("sbs/_dashboard_metrics.html",
                             {"metrics": shown, "campaign": {"pk": 1, "status": "closed"}})
-    assert sentence in html
+    assert sentence in html and "to reach p &lt; 0.05" not in html

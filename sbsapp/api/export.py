@@ -52,13 +52,19 @@ COLUMNS: dict[str, str] = {
     "reasons": "Reason tags (JSON array in CSV): relevance, intent, diversity, missing, other.",
     "comment": "Free-text comment.",
     "time_on_item_ms": "Time from serving the item to the verdict, measured on the server.",
+    "adjudicated_preference": "The item's final verdict from a reviewer, toward system B (-2..+2), beside the raw "
+                              "ones above; empty when the item was not adjudicated. The same on every row of the item.",
+    "adjudication_reason": "Why the item went to review: split (annotators disagreed) or failed_control.",
+    "adjudicated_by": "Reviewer username.",
+    "adjudication_comment": "The reviewer's comment.",
 }
 
 _FIELDS = (
     "pk", "created_at", "campaign_id", "campaign__name", "item_id", "item__kind", "item__query__query_id",
     "item__query_text", "item__segment", "item__query_type", "annotator__username", "campaign__system_a__name",
     "campaign__system_b__name", "b_on_left", "skipped", "choice", "preference", "marks", "reasons", "comment",
-    "time_on_item_ms",
+    "time_on_item_ms", "item__adjudication__preference", "item__adjudication__reason",
+    "item__adjudication__reviewer__username", "item__adjudication__comment",
 )
 
 
@@ -123,7 +129,8 @@ def item_product_lists_in_python(*, item_ids: set[int]) -> dict[int, ItemLists]:
 
 def shape_row(row: tuple, lists: ItemLists) -> dict:
     (pk, created_at, campaign_id, campaign, item_id, kind, query_id, query, segment, query_type, annotator,
-     system_a, system_b, b_on_left, skipped, choice, preference, marks, reasons, comment, time_ms) = row
+     system_a, system_b, b_on_left, skipped, choice, preference, marks, reasons, comment, time_ms,
+     final_preference, final_reason, reviewer, final_comment) = row
     a_ids, b_ids, ids_by_pk = lists
     return {
         "judgment_id": pk,
@@ -151,6 +158,10 @@ def shape_row(row: tuple, lists: ItemLists) -> dict:
         "reasons": reasons or [],
         "comment": comment,
         "time_on_item_ms": time_ms,
+        "adjudicated_preference": final_preference,
+        "adjudication_reason": final_reason or "",
+        "adjudicated_by": reviewer or "",
+        "adjudication_comment": final_comment or "",
     }
 
 
@@ -163,7 +174,7 @@ _BOOL_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in ("b_on_left", 
 # Free or user-chosen text: names, query text, ids, comment. JSON cells start with [ or { and numbers are numbers.
 _TEXT_POSITIONS = [i for i, name in enumerate(COLUMNS) if name in (
     "campaign", "item_kind", "query_id", "query", "segment", "query_type", "annotator", "system_a", "system_b",
-    "left_system", "right_system", "comment")]
+    "left_system", "right_system", "comment", "adjudication_reason", "adjudicated_by", "adjudication_comment")]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Campaign, Item, Judgment
-from ..selectors import campaign_progress
+from ..selectors import campaign_progress, campaign_sequential
 
 
 # ------------------------------------------------------------------------------------------- SBS campaigns
@@ -21,6 +21,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "status", "instructions", "system_a", "system_b", "segments", "query_types", "sample_size",
             "seed", "k", "judgments_per_item", "control_share", "identical_lists", "reservation_minutes",
+            "plan_min_delta", "plan_alpha", "plan_power", "plan", "auto_close", "closed_by_verdict",
             "generation_job", "created_by", "created_at", "closed_at",
         ]
         read_only_fields = fields
@@ -28,14 +29,21 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 class CampaignDetailSerializer(CampaignSerializer):
     progress = serializers.SerializerMethodField(help_text="Judgments done out of those needed, items complete.")
+    sequential = serializers.SerializerMethodField(
+        help_text="The sequential verdict: anytime-valid confidence sequences for ΔGSB and the win rate over the "
+                  "complete items, and whether the campaign can stop.")
 
     class Meta(CampaignSerializer.Meta):
-        fields = CampaignSerializer.Meta.fields + ["progress"]
+        fields = CampaignSerializer.Meta.fields + ["progress", "sequential"]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_progress(self, campaign) -> dict:
         return campaign_progress(campaign=campaign)
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_sequential(self, campaign) -> dict:
+        return campaign_sequential(campaign=campaign)
 
 
 class ItemSerializer(serializers.ModelSerializer):
@@ -47,7 +55,7 @@ class ItemSerializer(serializers.ModelSerializer):
         model = Item
         fields = [
             "id", "token", "campaign", "query_id", "query_text", "segment", "query_type", "kind", "is_active",
-            "identical", "b_on_left", "aa_source", "expected_preference", "judgments_count", "results_a",
+            "identical", "short_lists", "b_on_left", "aa_source", "expected_preference", "judgments_count", "results_a",
             "results_b", "created_at",
         ]
         read_only_fields = fields

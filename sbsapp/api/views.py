@@ -38,9 +38,10 @@ from ..campaigns import (
     CampaignError,
     campaign_close,
     campaign_create,
+    campaign_plan_preview,
     campaign_start_generation,
 )
-from ..configs import CampaignConfig, CampaignCreateRequest
+from ..configs import CampaignConfig, CampaignCreateRequest, PlanRequest
 from ..models import Campaign, Item, Judgment
 from ..selectors import campaign_metrics
 from . import export, filters
@@ -58,12 +59,29 @@ CAMPAIGN_EXAMPLE = {
     "id": 7, "name": "tail-queries-nov", "status": "active", "instructions": "Judge relevance to the query.",
     "system_a": "bm25-v1", "system_b": "dense-synth-v2", "segments": ["tail"], "query_types": [],
     "sample_size": 200, "seed": 13, "k": 10, "judgments_per_item": 3, "control_share": 0.1,
-    "identical_lists": "control", "reservation_minutes": 10, "generation_job": 41, "created_by": "boss",
+    "identical_lists": "control", "reservation_minutes": 10, "plan_min_delta": 0.1, "plan_alpha": 0.05,
+    "plan_power": 0.8, "plan": {"items": 281, "sample_size": 312, "judgments_per_item": 3, "judgments": 843,
+                                "source": "assumption", "...": "..."},
+    "auto_close": True, "closed_by_verdict": "", "generation_job": 41, "created_by": "boss",
     "created_at": "2026-11-25T12:00:00Z", "closed_at": None,
 }
+SEQUENTIAL_EXAMPLE = {
+    "alpha": 0.05, "level": 0.95, "min_delta": 0.1, "items": 120, "delta_gsb": 0.21, "delta_low": 0.04,
+    "delta_high": 0.37, "decided_items": 96, "win_share": 0.64, "win_low": 0.5, "win_high": 0.77,
+    "verdict": "b_better", "verdict_text": "B better, you can stop", "more_items": None, "stop": True,
+}
+PLAN_EXAMPLE = {
+    "min_delta": 0.1, "alpha": 0.05, "power": 0.8, "judgments_per_item": 3, "items": 281, "judgments": 843,
+    "sample_size": 312, "sd": 0.5963, "source": "assumption",
+    "basis": "Assumed, not measured: no earlier campaign on this data set has 20 judged items, ...",
+    "between_variance": 0.2, "within_variance": 0.46667, "earlier_campaigns": 0,
+    "test": "two-sided one-sample t-test of the mean per-item ΔGSB (statsmodels TTestPower)",
+    "options": [{"judgments_per_item": 1, "items": 526, "judgments": 526, "sd": 0.8165, "chosen": False},
+                {"judgments_per_item": 3, "items": 281, "judgments": 843, "sd": 0.5963, "chosen": True}],
+}
 PROGRESS_EXAMPLE = {
-    "items": 200, "control_items": 20, "hidden_identical": 3, "items_complete": 120, "judgments_done": 450,
-    "judgments_needed": 600, "skips": 12, "annotators": 5, "fraction": 0.75, "percent": 75,
+    "items": 200, "control_items": 20, "regular_items": 180, "hidden_identical": 3, "excluded_short_lists": 2, "items_complete": 120,
+    "judgments_done": 450, "judgments_needed": 600, "skips": 12, "annotators": 5, "fraction": 0.75, "percent": 75,
 }
 
 
@@ -72,7 +90,8 @@ PROGRESS_EXAMPLE = {
                   example=CAMPAIGN_EXAMPLE, list_summary="List SBS campaigns",
                   list_description="Analysts and admins. Newest first.",
                   retrieve_summary="One campaign with its progress", detail_serializer=CampaignDetailSerializer,
-                  detail_example={**CAMPAIGN_EXAMPLE, "progress": PROGRESS_EXAMPLE}),
+                  detail_example={**CAMPAIGN_EXAMPLE, "progress": PROGRESS_EXAMPLE,
+                                  "sequential": SEQUENTIAL_EXAMPLE}),
     create=extend_schema(
         summary="Create a campaign (admins)",
         description="Creates the campaign and, unless `generate` is false, starts the background job that samples "
@@ -84,6 +103,11 @@ PROGRESS_EXAMPLE = {
             OpenApiExample("Tail queries, 3 judgments each", request_only=True, value={
                 "name": "tail-queries-nov", "system_a": "bm25-v1", "system_b": "dense-synth-v2",
                 "segments": ["tail"], "sample_size": 200, "k": 10, "judgments_per_item": 3,
+            }),
+            OpenApiExample("Planned for a ΔGSB of 0.1, closing itself on a verdict", request_only=True, value={
+                "name": "tail-queries-dec", "system_a": "bm25-v1", "system_b": "dense-synth-v2",
+                "sample_size": 320, "plan_min_delta": 0.1, "plan_alpha": 0.05, "plan_power": 0.8,
+                "auto_close": True,
             }),
             OpenApiExample("Created, generating", response_only=True, status_codes=["201"],
                            value={**CAMPAIGN_EXAMPLE, "status": "generating"}),
@@ -129,16 +153,42 @@ class CampaignViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, vie
         return Response(CampaignSerializer(campaign).data)
 
     @extend_schema(
+        summary="Plan a campaign's size (analysts)",
+        description="How many complete items (and judgments per item) detect `plan_min_delta` (the smallest ΔGSB "
+                    "worth detecting) at `plan_alpha` with `plan_power`, from the variance of earlier campaigns on "
+                    "system A's data set when they have enough judged items, from a stated assumption otherwise "
+                    "(`source`, `basis`). Creates nothing; a campaign created with the same fields stores this plan.",
+        request=PlanRequest,
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, 401, 403)},
+        examples=[
+            OpenApiExample("A ΔGSB of 0.1", request_only=True,
+                           value={"system_a": "bm25-v1", "plan_min_delta": 0.1, "judgments_per_item": 3}),
+            OpenApiExample("The plan", response_only=True, value=PLAN_EXAMPLE),
+        ],
+        tags=["campaigns"],
+    )
+    @action(detail=False, methods=["post"], permission_classes=[IsAnalyst])
+    def plan(self, request):
+        body = validate_body(PlanRequest, request.data)
+        try:
+            return Response(campaign_plan_preview(config=body))
+        except CampaignError as exc:
+            raise exceptions.ValidationError({exc.field or "non_field_errors": [str(exc)]}) from exc
+
+    @extend_schema(
         summary="SBS metrics of a campaign",
         description="G/S/B counts, win/tie/loss, ΔGSB = (G − B) / (G + S + B) with a bootstrap CI over queries, "
                     "sign test, breakdown by segment and query type, Krippendorff's α and Fleiss' κ, position "
-                    "bias, control accuracy and the per-annotator table, plus progress. Regular items only "
-                    "count toward ΔGSB; controls feed the quality numbers.",
+                    "bias, control accuracy and the per-annotator table, plus progress, the stored `plan` and "
+                    "the `sequential` verdict (anytime-valid confidence sequences). Regular items only count "
+                    "toward ΔGSB; controls feed the quality numbers.",
         responses={200: OpenApiTypes.OBJECT, **error_responses(401, 403, 404)},
         examples=[OpenApiExample("Metrics", response_only=True, value={
             "campaign": {"id": 7, "name": "tail-queries-nov", "status": "active", "system_a": "bm25-v1",
                          "system_b": "dense-synth-v2", "judgments_per_item": 3},
             "progress": PROGRESS_EXAMPLE,
+            "plan": PLAN_EXAMPLE,
+            "sequential": SEQUENTIAL_EXAMPLE,
             "overall": {"good": 210, "same": 150, "bad": 90, "delta_gsb": 0.267, "ci_low": 0.18, "ci_high": 0.35,
                         "sign_test_p": 0.0001},
             "by_segment": {"tail": {"good": 210, "same": 150, "bad": 90, "delta_gsb": 0.267}},
@@ -290,7 +340,7 @@ class JudgmentExportView(ThrottleRefusedRequestsMixin, generics.GenericAPIView):
             value=",".join(export.COLUMNS) + "\n9120,2026-11-26T08:15:02+00:00,7,tail-queries-nov,311,regular,"
                   "q-1182,pan for induction hob without teflon,tail,negation,ann1,bm25-v1,dense-synth-v2,"
                   "dense-synth-v2,bm25-v1,true,\"[\"\"B0123\"\"]\",\"[\"\"B0456\"\"]\",false,-1,1,"
-                  "\"{\"\"B0456\"\":3}\",\"[\"\"relevance\"\"]\",,14250\n",
+                  "\"{\"\"B0456\"\":3}\",\"[\"\"relevance\"\"]\",,14250,1,split,rev1,\n",
         ), OpenApiExample(
             "JSON Lines", response_only=True, media_type="application/x-ndjson",
             value='{"judgment_id": 9120, "campaign_id": 7, "query": "pan for induction hob without teflon", '

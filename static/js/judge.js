@@ -74,12 +74,12 @@
 
   function toggle(selector) { var d = $(selector); if (d) { d.open = !d.open; } }
 
-  function flash(message) {
+  function flash(message, isError) {
     var panel = document.getElementById("judge-panel");
     if (!panel) { return; }
     var note = panel.querySelector(".key-hint") || document.createElement("p");
-    note.className = "key-hint notice";
-    note.setAttribute("role", "status");
+    note.className = "key-hint " + (isError ? "error" : "notice");
+    note.setAttribute("role", isError ? "alert" : "status");
     note.textContent = message;
     panel.insertBefore(note, panel.querySelector(".judge-form") || panel.firstChild);
   }
@@ -124,5 +124,25 @@
   document.body.addEventListener("htmx:afterSwap", function () {
     var panel = document.getElementById("judge-panel");
     if (panel) { selected = -1; panel.focus({ preventScroll: true }); window.scrollTo(0, 0); }
+  });
+
+  // htmx swaps nothing when a request fails, so without this a failed submit, skip or undo would pass
+  // silently. The panel says what happened: a plain-text answer is the server's own explanation (the database
+  // was busy, say); anything else is named by its status.
+  function fromPanel(event) {
+    var elt = event.detail && event.detail.elt;
+    return Boolean(elt && elt.closest && elt.closest("#judge-panel"));
+  }
+  document.body.addEventListener("htmx:responseError", function (event) {
+    if (!fromPanel(event)) { return; }
+    var xhr = event.detail.xhr;
+    var plain = /^text\/plain/.test(xhr.getResponseHeader("Content-Type") || "");
+    flash(plain && xhr.responseText ? xhr.responseText.trim() :
+      "The server could not do this (HTTP " + xhr.status + "). Please try again; if it keeps failing, reload the page.",
+      true);
+  });
+  document.body.addEventListener("htmx:sendError", function (event) {
+    if (!fromPanel(event)) { return; }
+    flash("No answer came from the server. Check your connection and try again.", true);
   });
 })();
