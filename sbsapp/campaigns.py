@@ -150,6 +150,7 @@ def campaign_generate_items(
         query_types=campaign.query_types,
         size=campaign.sample_size,
         seed=campaign.seed,
+        allocation=campaign.allocation,
     )
     controls = control_query_ids(query_ids=query_ids, share=campaign.control_share, seed=campaign.seed)
     done = set(Item.objects.filter(campaign=campaign).values_list("query_id", flat=True))
@@ -201,11 +202,13 @@ def campaign_item_counts(*, campaign: Campaign) -> dict:
 
 
 def sample_query_ids(*, dataset_id: int, segments: list[str], query_types: list[str], size: int,
-                     seed: int) -> list[int]:
-    """A stratified random sample: each (segment, query type) stratum gets its proportional share of `size`.
+                     seed: int, allocation: str = Campaign.Allocation.PROPORTIONAL) -> list[int]:
+    """A stratified random sample over (segment, query type) strata.
 
-    Shares are rounded by largest remainder, so the sample has exactly `size` queries (or all of them when
-    fewer match). The result is deterministic for a seed and the same set of queries.
+    `proportional`: each stratum gets its share of `size` in proportion to its queries. `equal_segments`: each
+    segment gets an equal share of `size` (what a segment cannot fill goes to the others), spread over its query
+    types in proportion. Shares are rounded by largest remainder, so the sample has exactly `size` queries (or all
+    of them when fewer match). The result is deterministic for a seed and the same set of queries.
     """
     queries = Query.objects.filter(dataset_id=dataset_id)
     if segments:
@@ -219,15 +222,44 @@ def sample_query_ids(*, dataset_id: int, segments: list[str], query_types: list[
     if population == 0:
         raise CampaignError("No query of the data set matches the campaign's segment and type filters.")
     size = min(size, population)
-    quotas = {key: size * len(members) / population for key, members in strata.items()}
-    allocation = {key: int(quota) for key, quota in quotas.items()}
-    by_remainder = sorted(quotas, key=lambda key: (-(quotas[key] - allocation[key]), key))
-    for key in by_remainder[: size - sum(allocation.values())]:
-        allocation[key] += 1
+    if allocation == Campaign.Allocation.EQUAL_SEGMENTS:
+        by_segment: dict[str, dict] = defaultdict(dict)
+        for (segment, query_type), members in strata.items():
+            by_segment[segment][(segment, query_type)] = len(members)
+        segment_sizes = equal_shares({seg: sum(counts.values()) for seg, counts in by_segment.items()}, size)
+        allocation_of = {}
+        for segment, counts in by_segment.items():
+            allocation_of.update(proportional_shares(counts, segment_sizes[segment]))
+    else:
+        allocation_of = proportional_shares({key: len(members) for key, members in strata.items()}, size)
     rng = random.Random(seed)
-    sample = [pk for key in sorted(strata) for pk in rng.sample(strata[key], allocation[key])]
+    sample = [pk for key in sorted(strata) for pk in rng.sample(strata[key], allocation_of[key])]
     rng.shuffle(sample)
     return sample
+
+
+def proportional_shares(counts: dict, size: int) -> dict:
+    """`size` split over `counts` in proportion, rounded by largest remainder (ties by key)."""
+    total = sum(counts.values())
+    quotas = {key: size * count / total for key, count in counts.items()} if total else {k: 0 for k in counts}
+    shares = {key: int(quota) for key, quota in quotas.items()}
+    for key in sorted(quotas, key=lambda key: (-(quotas[key] - shares[key]), key))[: size - sum(shares.values())]:
+        shares[key] += 1
+    return shares
+
+
+def equal_shares(capacity: dict, size: int) -> dict:
+    """`size` split as evenly as `capacity` allows: a group that cannot fill its share gives the rest to the others."""
+    shares = {key: 0 for key in capacity}
+    left, open_keys = size, sorted(capacity)
+    while left > 0 and open_keys:
+        each, extra = divmod(left, len(open_keys))
+        for index, key in enumerate(list(open_keys)):
+            take = min(each + (1 if index < extra else 0), capacity[key] - shares[key])
+            shares[key] += take
+            left -= take
+        open_keys = [key for key in open_keys if shares[key] < capacity[key]]
+    return shares
 
 
 def control_query_ids(*, query_ids: list[int], share: float, seed: int) -> set[int]:

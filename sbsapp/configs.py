@@ -14,6 +14,7 @@ from .models import Campaign
 Segment = Literal[tuple(Query.Segment.values)]
 QueryType = Literal[tuple(Query.QueryType.values)]
 IdenticalLists = Literal[tuple(Campaign.IdenticalLists.values)]
+Allocation = Literal[tuple(Campaign.Allocation.values)]
 INT32 = 2**31
 
 
@@ -28,6 +29,11 @@ class CampaignConfig(JobConfig):
     instructions: str = Field("", max_length=20000, description="Markdown. Shown to annotators above every item.")
     segments: list[Segment] = Field(default_factory=list, description="Segments to sample (empty: all).")
     query_types: list[QueryType] = Field(default_factory=list, description="Query types to sample (empty: all).")
+    allocation: Allocation = Field(Campaign.Allocation.PROPORTIONAL.value, title="How the sample is spread",
+                                   description="proportional: each (segment, query type) stratum in its share of "
+                                               "the data set; equal_segments: each segment an equal share (query "
+                                               "types proportional within it), so the few tail queries are as well "
+                                               "represented as the head.")
     sample_size: int = Field(100, ge=1, le=100_000, description="How many queries to sample.")
     seed: int = Field(13, ge=-INT32, le=INT32 - 1, description="Seed of the query sample and the controls.")
     k: int = Field(10, ge=1, le=100, title="Results per side (K)", description="Results per side.")

@@ -19,7 +19,7 @@ class CampaignForm(ConfigForm):
     """The campaign page's form: its settings and limits are `CampaignConfig`'s; the form adds the choices."""
 
     config_class = CampaignConfig
-    field_order = ["name", "instructions", "system_a", "system_b", "segments", "query_types", "sample_size", "seed",
+    field_order = ["name", "instructions", "system_a", "system_b", "segments", "query_types", "allocation", "sample_size", "seed",
                    "k", "judgments_per_item", "control_share", "identical_lists", "reservation_minutes",
                    "plan_min_delta", "plan_alpha", "plan_power", "auto_close", "generate_now"]
 
@@ -31,6 +31,10 @@ class CampaignForm(ConfigForm):
                                          widget=forms.CheckboxSelectMultiple, help_text="None ticked: all segments.")
     query_types = forms.MultipleChoiceField(choices=Query.QueryType.choices, required=False,
                                             widget=forms.CheckboxSelectMultiple, help_text="None ticked: all types.")
+    allocation = forms.ChoiceField(choices=Campaign.Allocation.choices, initial=Campaign.Allocation.PROPORTIONAL,
+                                   required=False,
+                                   label="How the sample is spread",
+                                   help_text=CampaignConfig.model_fields["allocation"].description)
     identical_lists = forms.ChoiceField(choices=Campaign.IdenticalLists.choices,
                                         initial=Campaign.IdenticalLists.CONTROL,
                                         label="When both systems return the same list")

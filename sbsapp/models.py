@@ -36,6 +36,10 @@ class Campaign(models.Model):
         HIDE = "hide", "Mark and do not show"
         CONTROL = "control", "Show as A-vs-A controls"
 
+    class Allocation(models.TextChoices):
+        PROPORTIONAL = "proportional", "Proportional to the data set (segment × query type)"
+        EQUAL_SEGMENTS = "equal_segments", "An equal share per segment (the tail as well represented as the head)"
+
     name = models.CharField(max_length=200, unique=True)
     instructions = models.TextField(blank=True, help_text="Markdown, shown to annotators (rendered safely).")
     system_a = models.ForeignKey(
@@ -48,6 +52,8 @@ class Campaign(models.Model):
     )
     segments = models.JSONField(default=list, blank=True, help_text="Query segments to sample (empty: all).")
     query_types = models.JSONField(default=list, blank=True, help_text="Query types to sample (empty: all).")
+    allocation = models.CharField(max_length=16, choices=Allocation.choices, default=Allocation.PROPORTIONAL,
+                                  help_text="How the sample is spread over the strata.")
     sample_size = models.PositiveIntegerField(default=100)
     seed = models.IntegerField(default=13)
     k = models.PositiveSmallIntegerField("results per side", default=10)

@@ -92,6 +92,30 @@ def test_stratified_sample_keeps_segment_proportions_and_is_reproducible():
     assert sample != sample_query_ids(dataset_id=dataset.pk, segments=[], query_types=[], size=30, seed=8)
 
 
+def test_an_equal_share_per_segment_lets_the_few_tail_queries_count_as_much_as_the_many_torso_ones():
+    dataset = make_dataset(queries=60, segments=("torso",) * 8 + ("head", "tail"), query_types=("plain", "qa"))
+    sample = sample_query_ids(dataset_id=dataset.pk, segments=[], query_types=[], size=12, seed=7,
+                              allocation=Campaign.Allocation.EQUAL_SEGMENTS)
+    segments = Counter(Query.objects.filter(pk__in=sample).values_list("segment", flat=True))
+    assert len(sample) == len(set(sample)) == 12 and segments == {"torso": 4, "head": 4, "tail": 4}
+    proportional = sample_query_ids(dataset_id=dataset.pk, segments=[], query_types=[], size=12, seed=7)
+    assert Counter(Query.objects.filter(pk__in=proportional).values_list("segment", flat=True))["tail"] < 4
+    # a segment too small for its share gives the rest to the others: 6 tail queries exist, 30 asked
+    big = sample_query_ids(dataset_id=dataset.pk, segments=[], query_types=[], size=30, seed=7,
+                           allocation=Campaign.Allocation.EQUAL_SEGMENTS)
+    assert Counter(Query.objects.filter(pk__in=big).values_list("segment", flat=True)) == {
+        "tail": 6, "head": 6, "torso": 18}
+
+
+def test_the_dashboard_says_how_items_were_drawn(client, analyst):
+    campaign = make_campaign(dataset=make_dataset(), segments=["tail", "head"],
+                             allocation=Campaign.Allocation.EQUAL_SEGMENTS)
+    client.force_login(analyst)
+    page = client.get(f"/sbs/campaigns/{campaign.pk}/").content.decode()
+    assert "How items were drawn" in page and "the tail, head segments" in page
+    assert "an equal share per segment" in page
+
+
 def test_sample_respects_filters_and_complains_when_nothing_matches():
     dataset = make_dataset(queries=12)
     tail = sample_query_ids(dataset_id=dataset.pk, segments=["tail"], query_types=["knowledge"], size=100, seed=1)

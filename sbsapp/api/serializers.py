@@ -19,7 +19,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     class Meta:
         model = Campaign
         fields = [
-            "id", "name", "status", "instructions", "system_a", "system_b", "segments", "query_types", "sample_size",
+            "id", "name", "status", "instructions", "system_a", "system_b", "segments", "query_types", "allocation",
+            "sample_size",
             "seed", "k", "judgments_per_item", "control_share", "identical_lists", "reservation_minutes",
             "plan_min_delta", "plan_alpha", "plan_power", "plan", "auto_close", "closed_by_verdict",
             "generation_job", "created_by", "created_at", "closed_at",

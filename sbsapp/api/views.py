@@ -58,6 +58,7 @@ from .serializers import (
 CAMPAIGN_EXAMPLE = {
     "id": 7, "name": "tail-queries-nov", "status": "active", "instructions": "Judge relevance to the query.",
     "system_a": "bm25-v1", "system_b": "dense-synth-v2", "segments": ["tail"], "query_types": [],
+    "allocation": "proportional",
     "sample_size": 200, "seed": 13, "k": 10, "judgments_per_item": 3, "control_share": 0.1,
     "identical_lists": "control", "reservation_minutes": 10, "plan_min_delta": 0.1, "plan_alpha": 0.05,
     "plan_power": 0.8, "plan": {"items": 281, "sample_size": 312, "judgments_per_item": 3, "judgments": 843,
