@@ -16,23 +16,25 @@ from retrieval.models import Dataset, RetrieverVersion
 from jobs.models import Job
 
 BM25, BASELINE, TEACHER, TREATMENT = "demo-bm25", "demo-baseline", "demo-teacher", "demo-treatment"
-JUDGE = "demo-judge"
+JUDGES = ("demo-judge-teacher", "demo-judge-minilm")
 CAMPAIGN = "Demo: log-trained baseline vs synthetic-data retriever"
 # Bounded so that the whole demo finishes in minutes on a 2-core CPU.
 # Short texts and a capped sample keep CPU training to a few minutes (each step encodes 3 texts per example).
-# The recipe `bench/retrieval_quality.py --synthesis` measured (README "Retrieval quality"): the baseline's recipe
-# is the benchmark's `dense-logs`; the teacher (all-mpnet-base-v2, zero-shot) retrieves for the rewrites and judges
-# against the original query, reading its product embeddings from its own index (same 64 product tokens); the
-# treatment ADDS half an example per synthetic pair to the baseline's examples.
+# The recipe `bench/retrieval_quality.py --synthesis` measures (README "Retrieval quality"): the baseline's recipe
+# is the benchmark's `dense-logs`; the teacher (all-mpnet-base-v2, zero-shot) retrieves for the rewrites; the judge
+# is the best-measured (held-out train labels) of two calibrated bi-encoders, the teacher and the zero-shot MiniLM,
+# either reading product embeddings from a zero-shot index of its own model when there is one (same 64 product
+# tokens); the treatment ADDS half an example per synthetic pair to the baseline's examples.
 BASELINE_CONFIG = {"epochs": 1, "batch_size": 32, "max_seq_length": 64, "samples_per_epoch": 2048,
                    "learning_rate": 5e-5, "temperature": 0.05, "random_negatives": 1, "encode_batch_size": 64}
 TEACHER_CONFIG = {"train": False, "base_model": "all-mpnet-base-v2", "max_seq_length": 64, "encode_batch_size": 64}
-JUDGE_CONFIG = {"kind": "bi-encoder", "base_model": "all-mpnet-base-v2", "max_seq_length": 64, "max_examples": 3000}
+JUDGE_CONFIG = {"kind": "bi-encoder", "max_seq_length": 64, "max_examples": 3000}
+JUDGE_MODELS = {"demo-judge-teacher": "all-mpnet-base-v2", "demo-judge-minilm": ""}  # "": the student's MiniLM
 SYNTHESIS_CONFIG = {"candidates": 4, "max_queries": 60, "retrieve_k": 50, "baseline_k": 100,
                     "max_pairs_per_query": 20, "segments": ["tail"]}
 TREATMENT_PER_PAIR = 0.5
 SHOWN_METRICS = ("Recall@100", "nDCG@10", "QueryGoodRate@10")
-CAMPAIGN_CONFIG = {"segments": [], "sample_size": 60, "k": 10, "judgments_per_item": 3, "control_share": 0.1}
+CAMPAIGN_CONFIG = {"segments": [], "allocation": "equal_segments", "sample_size": 60, "k": 10, "judgments_per_item": 3, "control_share": 0.1}
 
 
 class DemoPipelineError(RuntimeError):
@@ -51,17 +53,19 @@ def run_demo_pipeline(*, out: Callable[[str], None] = print, poll: float = 1.0) 
     baseline = ensure_version(dataset, BASELINE, "dense", BASELINE_CONFIG, user, out, poll)
     out("3/7 the teacher's index for synthesis: all-mpnet-base-v2 zero-shot (larger than the student, independent)")
     teacher = ensure_version(dataset, TEACHER, "dense", TEACHER_CONFIG, user, out, poll)
-    out("4/7 relevance judge: the teacher as a bi-encoder, calibrated on held-out train labels")
-    judge = ensure_judge(dataset, user, out, poll)
-    out("5/7 synthesis over tail queries: rewrites -> teacher retrieval -> teacher judge -> (query, product) pairs")
-    synthesis_job = ensure_synthesis(dataset, teacher, baseline, judge, user, out, poll)
+    out("4/7 relevance judges: the teacher and the zero-shot MiniLM as bi-encoders, measured and calibrated on "
+        "held-out train labels; synthesis takes the best-measured")
+    for name in JUDGES:
+        ensure_judge(dataset, name, user, out, poll)
+    out("5/7 synthesis over tail queries: rewrites -> teacher retrieval -> judge -> (query, product) pairs")
+    synthesis_job = ensure_synthesis(dataset, teacher, baseline, user, out, poll)
+    judge = JudgeVersion.objects.get(pk=synthesis_job.config["judge_version_id"])
     out("6/7 treatment: the baseline's examples + half an example per synthetic pair; offline evaluation")
     treatment = ensure_treatment(synthesis_job, baseline, user, out, poll)
     for version in (bm25, baseline, treatment):
         ensure_evaluated(version, user, out, poll)
     out("7/7 SBS campaign between the baseline and the treatment")
     campaign = ensure_campaign(baseline, treatment, user, out, poll)
-    judge = JudgeVersion.objects.get(pk=judge.pk)
     return {"campaign": campaign, "baseline": baseline, "treatment": treatment, "judge": judge,
             "synthesis_job": synthesis_job}
 
@@ -123,34 +127,36 @@ def build_once(name, create, user, out, poll) -> RetrieverVersion:
     return version
 
 
-def ensure_judge(dataset, user, out, poll):
+def ensure_judge(dataset, name, user, out, poll):
+    from retrieval.encoders import resolve_encoder
     from synthesis.models import JudgeVersion
     from synthesis.judging.training import judge_version_start
 
-    judge = JudgeVersion.objects.filter(name=JUDGE).first()
+    judge = JudgeVersion.objects.filter(name=name).first()
     if judge is not None and judge.status == JudgeVersion.Status.READY:
-        out(f"    {JUDGE} is already calibrated (held-out AUC {judge.metrics.get('auc') or 0:.3f})")
+        out(f"    {name} is already calibrated (held-out AUC {judge.metrics.get('auc') or 0:.3f})")
         return judge
     if judge is not None and not (judge.job and judge.job.is_active):
         judge.delete()  # a failed attempt: train it again from scratch
         judge = None
     if judge is None:
-        judge = judge_version_start(dataset=dataset, name=JUDGE, user=user, **JUDGE_CONFIG)
+        judge = judge_version_start(dataset=dataset, name=name, user=user,
+                                    base_model=resolve_encoder(JUDGE_MODELS[name] or None), **JUDGE_CONFIG)
     watch(judge.job, out, poll)
     judge.refresh_from_db()
     metrics = judge.metrics
-    out(f"    held-out train labels: AUC {metrics['auc']:.3f} (tail {(metrics.get('tail') or {}).get('auc') or 0:.3f}), "
+    out(f"    {name}: held-out train labels AUC {metrics['auc']:.3f} (tail {(metrics.get('tail') or {}).get('auc') or 0:.3f}), "
         f"calibrated keep threshold {metrics['threshold']:.3f} (accuracy there {metrics['accuracy_at_threshold']:.3f})")
     return judge
 
 
-def ensure_synthesis(dataset, teacher, baseline, judge, user, out, poll) -> Job:
+def ensure_synthesis(dataset, teacher, baseline, user, out, poll) -> Job:
     from synthesis.config import SynthesisConfig
-    from synthesis.services import synthesis_job_start, with_keep_threshold
+    from synthesis.services import synthesis_job_start, with_judge, with_keep_threshold
 
-    config = with_keep_threshold(SynthesisConfig.model_validate({  # the judge's calibrated keep threshold
+    config = with_keep_threshold(with_judge(SynthesisConfig.model_validate({  # the best-measured judge, its threshold
         "dataset_id": dataset.pk, "retriever_version_id": teacher.pk, "baseline_version_id": baseline.pk,
-        "judge_version_id": judge.pk, **SYNTHESIS_CONFIG}))
+        **SYNTHESIS_CONFIG})))
     same = [j for j in Job.objects.filter(kind="synthesis").order_by("-created_at") if j.config == config.as_dict()]
     done = next((j for j in same if j.status == Job.Status.SUCCEEDED), None)
     if done is not None:
