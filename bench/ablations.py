@@ -35,12 +35,16 @@ def rewrite_pairs(*, job, dataset) -> list[tuple[int, int, float]]:
     from retrieval.models import Query
     from synthesis.models import SyntheticPair
 
+    import hashlib
+
     rows: dict[str, Query] = {}
     pairs = []
     for pair in SyntheticPair.objects.filter(job=job).order_by("pk"):
         for text in pair.rewrites:
-            if text not in rows:
-                rows[text] = Query.objects.create(dataset=dataset, query_id=f"bench-rewrite-{len(rows)}", text=text,
-                                                  frequency=0, segment=Query.Segment.TAIL)
+            if text not in rows:  # one row per rewrite text, the same row when a later run asks again
+                key = hashlib.sha1(text.encode()).hexdigest()[:16]
+                rows[text], _ = Query.objects.get_or_create(
+                    dataset=dataset, query_id=f"bench-rewrite-{key}",
+                    defaults={"text": text, "frequency": 0, "segment": Query.Segment.TAIL})
             pairs.append((rows[text].pk, pair.product_id, 1.0))
     return pairs

@@ -26,6 +26,7 @@ baseline's examples), the first seed's ablations, and the paired bootstrap CI of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -70,9 +71,13 @@ def build_and_evaluate(*, dataset, label: str, kind: str, config: dict, seed: in
 
     from retrieval.versions import version_build
 
+    from retrieval.models import RetrieverVersion
+
     started = time.perf_counter()
-    version = version_build(dataset=dataset, name=f"bench-{slugify(label)}", kind=kind, config=config, seed=seed,
-                            inline=True)
+    name = f"bench-{slugify(label)}"
+    version = RetrieverVersion.objects.filter(name=name, status=RetrieverVersion.Status.READY).first()
+    if version is None:  # not built by an earlier run in the same --workdir
+        version = version_build(dataset=dataset, name=name, kind=kind, config=config, seed=seed, inline=True)
     return evaluate_built(version, label=label, started=started)
 
 
@@ -85,10 +90,11 @@ def evaluate_built(version, *, label: str, started: float) -> dict:
         raise SystemExit(f"{label}: build failed: {version.error}")
     build_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    job = version_evaluate(version=version, inline=True)
-    if job.status != "succeeded":
-        raise SystemExit(f"{label}: evaluation failed: {job.error}")
-    version.refresh_from_db()
+    if not version.metrics:
+        job = version_evaluate(version=version, inline=True)
+        if job.status != "succeeded":
+            raise SystemExit(f"{label}: evaluation failed: {job.error}")
+        version.refresh_from_db()
     return {"label": label, "name": version.name, "kind": version.kind, "metrics": version.metrics,
             "manifest": version.manifest,
             "build_s": round(build_seconds, 1), "evaluate_s": round(time.perf_counter() - started, 1)}
@@ -136,6 +142,11 @@ def main() -> None:
     parser.add_argument("--synthesis", action="store_true", help="add the synthesis protocol (see above)")
     parser.add_argument("--bundle-name", help="name in the results file (default: bundle.json's name)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the protocol: --seed, --seed+1, ...")
+    parser.add_argument("--synthesis-runs", choices=("per-seed", "one"), default="per-seed",
+                        help="one: the first seed's synthesis job feeds every seed's treatment (seeds then vary the "
+                             "student's example sampling, order and negatives only)")
+    parser.add_argument("--workdir", type=Path, help="keep the database and artifacts here (default: a temporary "
+                        "folder); a later run with the same folder reuses what is built (versions, judges, jobs)")
     parser.add_argument("--holdout", type=float, default=1 / 3, help="share of tail queries held out of synthesis")
     parser.add_argument("--holdout-seed", type=int, default=13)
     parser.add_argument("--rewrite-retriever", default="dense-mpnet", help="system label the rewrites go through")
@@ -164,16 +175,19 @@ def main() -> None:
     if args.synthesis and args.out is None:
         args.out = ROOT / "bench" / "results" / f"retrieval_quality-{args.bundle_name}.json"
 
-    with tempfile.TemporaryDirectory(prefix="retrieval-quality-") as tmp:
-        setup_django(Path(tmp))
+    with contextlib.ExitStack() as stack:
+        workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="retrieval-quality-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        setup_django(workdir)
         from django.core.management import call_command
 
         from retrieval.evaluation import metrics_table
         from retrieval.models import Dataset
 
         started = time.perf_counter()
-        call_command("import_bundle", str(args.bundle), "--format", "bundle", "--name", "bench", "--no-progress",
-                     verbosity=0, stdout=io.StringIO())
+        if not Dataset.objects.filter(name="bench").exists():  # a --workdir of an earlier run keeps its import
+            call_command("import_bundle", str(args.bundle), "--format", "bundle", "--name", "bench", "--no-progress",
+                         verbosity=0, stdout=io.StringIO())
         dataset = Dataset.objects.get(name="bench")
         print(f"# Retrieval quality on {args.bundle.name} ({dataset.products.count()} products, "
               f"{dataset.queries.count()} queries; imported in {time.perf_counter() - started:.1f} s; "

@@ -58,8 +58,14 @@ def build_judges(*, dataset, args, stages: dict) -> list:
         "minilm-bi-encoder": {"kind": "bi-encoder", "base_model": default_encoder_path(),
                               "max_seq_length": args.max_seq_length},
     }
+    from synthesis.models import JudgeVersion
+
     judges = []
     for label in args.judges.split(","):
+        ready = JudgeVersion.objects.filter(name=f"bench-judge-{label}", status="ready").first()
+        if ready is not None:  # made by an earlier run in the same --workdir
+            judges.append(ready)
+            continue
         say(f"judge {label} ...")
         judge = timed(stages, f"judge {label}", lambda: judge_version_start(
             dataset=dataset, name=f"bench-judge-{label}", max_examples=args.judge_examples, seed=args.seed,
@@ -74,12 +80,14 @@ def build_judges(*, dataset, args, stages: dict) -> list:
 def held_out_tail(*, dataset, args) -> set[str]:
     from synthesis.mining import MiningCriteria, held_out_queries, long_tail_queries
 
-    tail = long_tail_queries(dataset=dataset, criteria=MiningCriteria(segments=("tail",))).values_list("pk", flat=True)
+    tail = (long_tail_queries(dataset=dataset, criteria=MiningCriteria(segments=("tail",)))
+            .exclude(query_id__startswith="bench-rewrite-").values_list("pk", flat=True))  # not the ablation's rows
     return {str(pk) for pk in held_out_queries(tail, share=args.holdout, seed=args.holdout_seed)}
 
 
-def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict) -> dict:
-    """Baseline (given, built with `seed`), synthesis job and treatment for one seed; per-query metrics of both."""
+def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict, synthesis_seed: int) -> dict:
+    """Baseline (given, built with `seed`), synthesis job (seeded `synthesis_seed`; one already done with the same
+    config is reused) and treatment for one seed; per-query metrics of both."""
     from retrieval.evaluation import version_per_query
     from synthesis.config import SynthesisConfig
     from synthesis.selectors import synthesis_statistics
@@ -90,15 +98,25 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict) -> 
                              baseline_version_id=baseline.pk, candidates=args.candidates, retrieve_k=args.retrieve_k,
                              baseline_k=100, max_queries=args.max_queries, segments=["tail"],
                              max_pairs_per_query=args.max_pairs, holdout_share=args.holdout,
-                             holdout_seed=args.holdout_seed, threshold=args.threshold, seed=seed)
-    say(f"seed {seed}: synthesis ...")
-    job = timed(stages, f"seed {seed} synthesis", lambda: synthesis_job_start(config=config))
-    job.refresh_from_db()
+                             holdout_seed=args.holdout_seed, threshold=args.threshold, seed=synthesis_seed)
+    job = done_synthesis_job(config)
+    if job is None:
+        say(f"seed {seed}: synthesis ...")
+        job = timed(stages, f"seed {seed} synthesis", lambda: synthesis_job_start(config=config))
+        job.refresh_from_db()
+    else:
+        stages.setdefault(f"seed {seed} synthesis", stages.get(f"seed {synthesis_seed} synthesis", 0))
     if job.status != "succeeded":
         raise SystemExit(f"synthesis failed: {job.error}")
-    say(f"seed {seed}: treatment ...")
-    treatment = timed(stages, f"seed {seed} treatment", lambda: treatment_version_start(
-        job=job, base_version=baseline, name=f"bench-treatment-s{seed}", per_pair=args.per_pair, ratio=args.ratio))
+    from retrieval.models import RetrieverVersion
+
+    treatment = RetrieverVersion.objects.filter(name=f"bench-treatment-s{seed}", status="ready").first()
+    if treatment is None:
+        RetrieverVersion.objects.filter(name=f"bench-treatment-s{seed}").delete()  # an interrupted earlier build
+        say(f"seed {seed}: treatment ...")
+        treatment = timed(stages, f"seed {seed} treatment", lambda: treatment_version_start(
+            job=job, base_version=baseline, name=f"bench-treatment-s{seed}", per_pair=args.per_pair,
+            ratio=args.ratio))
     treatment.refresh_from_db()
     if treatment.status != "ready":
         raise SystemExit(f"treatment failed: {treatment.error}")
@@ -116,6 +134,16 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict) -> 
                                                         "test_label_check", "pairs_per_query", "query_coverage")}},
             "training_data": {"baseline": baseline.manifest.get("training_data"),
                               "treatment": treatment.manifest.get("training_data")}}
+
+
+def done_synthesis_job(config):
+    """A succeeded synthesis job of an earlier seed or run with this config (judge and threshold as decided)."""
+    from jobs.models import Job
+    from synthesis.services import with_judge, with_keep_threshold
+
+    wanted = with_keep_threshold(with_judge(config)).as_dict()
+    return next((job for job in Job.objects.filter(kind="synthesis", status="succeeded").order_by("pk")
+                 if job.config == wanted), None)
 
 
 def synthesised_queries(job) -> set[str]:
@@ -261,13 +289,14 @@ def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> di
     runs = []
     for index, seed in enumerate(range(args.seed, args.seed + args.seeds)):
         baseline = baseline0
-        if index:
+        if index and not RetrieverVersion.objects.filter(name=f"bench-dense-logs-s{seed}", status="ready").exists():
             say(f"seed {seed}: baseline ...")
             timed(stages, f"seed {seed} baseline", lambda: build_and_evaluate(
                 dataset=dataset, label=f"dense-logs-s{seed}", kind="dense", config=baseline0.hyperparams, seed=seed))
+        if index:
             baseline = RetrieverVersion.objects.get(name=f"bench-dense-logs-s{seed}")
         runs.append(run_seed(dataset=dataset, args=args, seed=seed, baseline=baseline, retriever=retriever,
-                             stages=stages))
+                             stages=stages, synthesis_seed=args.seed if args.synthesis_runs == "one" else seed))
     ablations = ablation_results(dataset=dataset, args=args, first=runs[0], retriever=retriever,
                                  build_and_evaluate=build_and_evaluate) if args.ablations else []
     candidate_aucs = pipeline_candidate_auc(job=runs[0]["job"], retriever=retriever, judges=judges,
@@ -278,6 +307,7 @@ def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> di
                              treatment=[r["treatment_per_query"] for r in runs], segments=segments)
     return {
         "seeds": [r["seed"] for r in runs],
+        "synthesis_runs": args.synthesis_runs,
         "rewrite_retriever": retriever.name,
         "holdout": {"share": args.holdout, "seed": args.holdout_seed, "tail_unseen_queries": len(unseen)},
         "systems": {label: {segment: {metric: summary[label][segment][metric]["mean"]
