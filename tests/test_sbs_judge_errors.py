@@ -1,6 +1,7 @@
 """A judging request that fails is shown to the annotator, never swallowed: a database that stayed locked is a 503
 with a plain explanation, and the judging page shows it (or the status of any other failure) in the panel."""
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.db import OperationalError
@@ -18,10 +19,16 @@ def locked(**kwargs):
     raise OperationalError("database is locked")
 
 
+def on_sqlite(monkeypatch):
+    """Only SQLite answers "database is locked" (PostgreSQL waits on row locks): the views see SQLite here."""
+    monkeypatch.setattr(sbs_views, "connection", SimpleNamespace(vendor="sqlite"))
+
+
 def test_a_locked_database_is_a_503_with_a_plain_explanation(client, annotator, monkeypatch):
     campaign = make_campaign(judgments_per_item=1)
     make_item(campaign=campaign)
     client.force_login(annotator)
+    on_sqlite(monkeypatch)
     monkeypatch.setattr(sbs_views, "judgment_undo", locked)
     response = client.post(f"/sbs/campaigns/{campaign.pk}/undo/", HTTP_HX_REQUEST="true")
     assert response.status_code == 503 and response["Content-Type"].startswith("text/plain")
@@ -57,6 +64,7 @@ def test_the_judging_page_shows_a_failed_undo_and_a_failed_skip(page, live_serve
     page.locator(".htmx-request, .htmx-swapping, .htmx-settling").first.wait_for(state="detached")
     token = page.locator("#judge-form").get_attribute("action")
 
+    on_sqlite(monkeypatch)
     monkeypatch.setattr(sbs_views, "judgment_undo", locked)
     page.keyboard.press("u")
     alert = page.locator("#judge-panel .key-hint[role=alert]")
