@@ -156,8 +156,10 @@ def test_synthetic_pair_source_gives_the_jobs_pairs(world, monkeypatch, admin_us
 
 
 def test_config_errors_are_reported_before_anything_starts(world):
-    with pytest.raises(ValueError, match="judge_version_id"):
-        SynthesisConfig(dataset_id=1, retriever_version_id=1, baseline_version_id=1)
+    # no judge named: the data set's best-measured ready judge, decided (or refused) when the job starts
+    assert SynthesisConfig(dataset_id=1, retriever_version_id=1, baseline_version_id=1).judge_version_id is None
+    with pytest.raises(ValueError, match="retriever_version_id"):
+        SynthesisConfig(dataset_id=1, baseline_version_id=1)
     with pytest.raises(ValueError, match="colour: Unknown field"):
         validate_config(SynthesisConfig, {"dataset_id": 1, "colour": "red"})
     _, _, _, strong, _, _ = world
