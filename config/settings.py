@@ -249,6 +249,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.Job.Status",
         "JobKindEnum": "jobs.kinds.kind_choices",
         "CampaignStatusEnum": "sbsapp.models.Campaign.Status",
+        "CampaignAllocationEnum": "sbsapp.models.Campaign.Allocation",
         "ItemKindEnum": "sbsapp.models.Item.Kind",
         "IdenticalListsEnum": "sbsapp.models.Campaign.IdenticalLists",
         "RetrieverStatusEnum": "retrieval.models.RetrieverVersion.Status",
