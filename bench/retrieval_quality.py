@@ -120,7 +120,9 @@ def timings_table(results: list[dict]) -> str:
 def write_results(args, results: list[dict], stages: dict | None = None, protocol: dict | None = None) -> None:
     settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"bundle": args.bundle_name, "settings": settings, "systems": results,
+    # `systems`: the protocol's baseline and treatment means per segment (over seeds); `built`: every version
+    # this run built or reused, with its full metrics and manifest
+    args.out.write_text(json.dumps({"bundle": args.bundle_name, "settings": settings, "built": results,
                                     "synthesis_stages": stages or {}, **(protocol or {})}, indent=2, default=str),
                         encoding="utf-8")
 
@@ -143,8 +145,9 @@ def main() -> None:
     parser.add_argument("--bundle-name", help="name in the results file (default: bundle.json's name)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the protocol: --seed, --seed+1, ...")
     parser.add_argument("--synthesis-runs", choices=("per-seed", "one"), default="per-seed",
-                        help="one: the first seed's synthesis job feeds every seed's treatment (seeds then vary the "
-                             "student's example sampling, order and negatives only)")
+                        help="one: every seed's synthesis job runs with the first seed's rewriter seed, so all see the "
+                             "same rewrites and pairs (only the incremental flags follow each seed's baseline); seeds "
+                             "then vary the student's example sampling, order and negatives")
     parser.add_argument("--workdir", type=Path, help="keep the database and artifacts here (default: a temporary "
                         "folder); a later run with the same folder reuses what is built (versions, judges, jobs)")
     parser.add_argument("--holdout", type=float, default=1 / 3, help="share of tail queries held out of synthesis")

@@ -105,7 +105,7 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict, syn
         job = timed(stages, f"seed {seed} synthesis", lambda: synthesis_job_start(config=config))
         job.refresh_from_db()
     else:
-        stages.setdefault(f"seed {seed} synthesis", stages.get(f"seed {synthesis_seed} synthesis", 0))
+        stages.setdefault(f"seed {seed} synthesis", stages.get(f"seed {synthesis_seed} synthesis"))
     if job.status != "succeeded":
         raise SystemExit(f"synthesis failed: {job.error}")
     from retrieval.models import RetrieverVersion
@@ -128,7 +128,8 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict, syn
             "baseline_per_query": baseline_per_query, "treatment_per_query": treatment_per_query,
             "synthesised": synthesised_queries(job),
             "synthesis": {"config": job.config, "queries": queries_done,
-                          "queries_per_min": round(60 * queries_done / max(stages[f"seed {seed} synthesis"], 1e-9), 1),
+                          "queries_per_min": round(60 * queries_done / stages[f"seed {seed} synthesis"], 1)
+                          if stages.get(f"seed {seed} synthesis") else None,  # None: a job of an earlier run
                           "judge": job.result.get("components", {}).get("judge") if job.result else None,
                           **{k: statistics[k] for k in ("kept_pairs", "incremental_share", "found_only_by_rewrites",
                                                         "test_label_check", "pairs_per_query", "query_coverage")}},
