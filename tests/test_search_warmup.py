@@ -20,25 +20,10 @@ from retrieval import search, warmup
 from retrieval.search import IndexUnavailable, SearcherLoading, clear_searcher_cache, is_loaded, loaded_searcher
 from retrieval.versions import version_build
 from tests.api_builders import token_client
-from tests.retrieval_factories import all_texts, make_dataset, tiny_encoder_folder
+from tests.test_retrieval_versions import bm25, dataset, tiny_encoder  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return tiny_encoder_folder(tmp_path_factory.mktemp("enc") / "tiny", all_texts())
-
-
-@pytest.fixture
-def dataset():
-    return make_dataset()
-
-
-@pytest.fixture
-def bm25(dataset):
-    return version_build(dataset=dataset, name="bm25-v1", kind="bm25")
 
 
 @pytest.fixture
