@@ -292,9 +292,9 @@ def fresh_database(admin_url: str, name: str) -> str:
 
 def child(env: dict, function: str, **kwargs) -> dict:
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.annotation_load import {function}; "
-            f"print('RESULT' + json.dumps({function}(**json.loads(sys.argv[1]))))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], env=env, cwd=ROOT, capture_output=True,
-                         text=True)
+            f"print('RESULT' + json.dumps({function}(**json.loads(sys.stdin.read()))))")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(kwargs),  # stdin: a long run's ids overflow argv
+                         env=env, cwd=ROOT, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{function} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.split("RESULT", 1)[1])

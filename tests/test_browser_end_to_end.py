@@ -1,6 +1,5 @@
 """End to end in real Chromium: an annotator judges five items with the keyboard, undoes one, and the analyst's
-dashboard shows the counts. Screenshots of both pages go to SCREENSHOT_DIR when it is set (docs/ in the README)."""
-import os
+dashboard shows the counts; a screenshot of each page is taken (the README's come from `manage.py demo_screenshots`)."""
 import re
 from pathlib import Path
 
@@ -19,7 +18,7 @@ def token_on_page(page) -> str:
 
 
 def screenshot(page, name: str, tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder = Path(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     page.screenshot(path=str(path), full_page=True)

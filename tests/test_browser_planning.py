@@ -1,7 +1,6 @@
 """In a real browser: an admin states the smallest ΔGSB worth detecting on the campaign form and sees the planned
 size appear as they type; the dashboard shows planned against actual size and the sequential verdict. Screenshots
-of the plan and of the verdict go to SCREENSHOT_DIR when it is set (docs/ in the README)."""
-import os
+of the plan and of the verdict are taken (the README's come from `manage.py demo_screenshots`)."""
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ def settled(page) -> None:
 
 
 def screenshot(locator, name: str, tmp_path: Path) -> None:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder = Path(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     locator.screenshot(path=str(folder / name), caret="initial")  # caret: see tests/browser.py's work_under_csp
 
