@@ -160,14 +160,22 @@ def ensure_synthesis(dataset, teacher, baseline, user, out, poll) -> Job:
     same = [j for j in Job.objects.filter(kind="synthesis").order_by("-created_at") if j.config == config.as_dict()]
     done = next((j for j in same if j.status == Job.Status.SUCCEEDED), None)
     if done is not None:
-        out(f"    synthesis job #{done.pk} already done: {done.counts}")
+        out(f"    synthesis job #{done.pk} already done: {synthesis_summary(done.counts)}")
         return done
     active = next((j for j in same if j.is_active), None)
     job = active or synthesis_job_start(config=config, user=user)
     watch(job, out, poll)
     job.refresh_from_db()
-    out(f"    {job.counts}")
+    out(f"    {synthesis_summary(job.counts)}")
     return job
+
+
+def synthesis_summary(counts: dict) -> str:
+    """A synthesis job's counts as a sentence (the terminal shows no Python dicts)."""
+    return (f"{counts.get('queries_done', 0)} of {counts.get('queries', 0)} queries, {counts.get('rewrites', 0)} "
+            f"rewrites, {counts.get('candidates', 0)} candidate products judged, {counts.get('kept_pairs', 0)} kept "
+            f"pairs ({counts.get('incremental_pairs', 0)} not in the baseline's top results, "
+            f"{counts.get('incremental_share') or 0:.1%})")
 
 
 def ensure_treatment(synthesis_job, baseline, user, out, poll) -> RetrieverVersion:

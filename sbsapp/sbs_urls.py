@@ -11,6 +11,7 @@ urlpatterns = [
     path("campaigns/plan/", plan_preview, name="plan_preview"),
     path("campaigns/<int:pk>/", views.campaign_dashboard, name="dashboard"),
     path("campaigns/<int:pk>/live/", views.campaign_dashboard_live, name="dashboard_live"),
+    path("campaigns/<int:pk>/queries/", views.campaign_queries, name="campaign_queries"),
     path("campaigns/<int:pk>/generate/", views.campaign_generate, name="campaign_generate"),
     path("campaigns/<int:pk>/status/", views.campaign_status, name="campaign_status"),
     path("campaigns/<int:pk>/judge/", views.judge, name="judge"),

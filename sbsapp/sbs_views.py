@@ -146,9 +146,20 @@ def campaign_status(request, pk: int):
 @analyst_required
 def campaign_dashboard(request, pk: int):
     campaign = get_object_or_404(Campaign.objects.select_related("system_a", "system_b", "generation_job"), pk=pk)
-    page = Paginator(selectors.item_rows(campaign=campaign), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"campaign": campaign, "page": page, "job": campaign.generation_job, **dashboard_context(campaign)}
+    context = {"campaign": campaign, "page": query_table_page(request, campaign), "job": campaign.generation_job,
+               **dashboard_context(campaign)}
     return render(request, "sbs/dashboard.html", context)
+
+
+@analyst_required
+def campaign_queries(request, pk: int):
+    """One page of the dashboard's per-query table alone (its pager swaps it in without reloading the dashboard)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    return render(request, "sbs/_query_table.html", {"campaign": campaign, "page": query_table_page(request, campaign)})
+
+
+def query_table_page(request, campaign: Campaign):
+    return Paginator(selectors.item_rows(campaign=campaign), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
 
 
 @analyst_required

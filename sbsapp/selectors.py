@@ -149,10 +149,21 @@ def item_rows(*, campaign: Campaign) -> list[dict]:
             "same": same,
             "bad": bad,
             "mean_preference": mean,
-            "verdict": {1: "B better", 0: "same", -1: "A better"}[sign(mean)] if mean is not None else "",
+            "verdict": row_verdict(item, mine),
             "comments": comments.get(item.pk, 0),
         })
     return rows
+
+
+def row_verdict(item: Item, preferences: list[int]) -> str:
+    """The per-query table's verdict: the side the mean answer leans to for a regular item; for a control (A-vs-A
+    or gold) how many answers met its expected preference (an A-vs-A item has no "B" to be better)."""
+    if not preferences:
+        return ""
+    if item.is_control and item.expected_preference is not None:
+        expected = sign(item.expected_preference)
+        return f"control: {sum(sign(p) == expected for p in preferences)} of {len(preferences)} as expected"
+    return {1: "B better", 0: "same", -1: "A better"}[sign(statistics.fmean(preferences))]
 
 
 def item_judgments(*, item: Item) -> QuerySet[Judgment]:
