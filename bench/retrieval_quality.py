@@ -19,8 +19,9 @@ Both dense systems encode with the same `--max-seq-length` (default 64 tokens) s
 `--synthesis` adds `dense-mpnet` (the shipped all-mpnet-base-v2 zero-shot: the retriever the rewrites go through)
 and runs the synthesis protocol of `bench/synthesis_protocol.py` over `--seeds` seeds: judges of every kind,
 a held-out share of tail queries, per seed a baseline, a synthesis job and a treatment (synthetic pairs added to the
-baseline's examples), the first seed's ablations, and the paired bootstrap CI of treatment - baseline per segment
-(`head`, `torso`, `tail`, `tail_synthesised`, `tail_unseen`). The whole result is written as JSON to
+baseline's examples), ablations (`--ablations` on the first seed, `--seed-ablations` on every seed with their own
+paired CIs; `soft-labels` is the app's MarginMSE treatment), and the paired bootstrap CI of treatment - baseline per
+segment (`head`, `torso`, `tail`, `tail_synthesised`, `tail_unseen`). The whole result is written as JSON to
 `bench/results/retrieval_quality-<bundle>.json` (`--out` to change it).
 """
 from __future__ import annotations
@@ -166,12 +167,23 @@ def main() -> None:
     parser.add_argument("--judge-examples", type=int, default=3000)
     parser.add_argument("--judge-epochs", type=int, default=1)
     parser.add_argument("--judge-learning-rate", type=float, default=1e-4)
-    parser.add_argument("--no-ablations", dest="ablations", action="store_false")
+    parser.add_argument("--ablations", default="no-judge,rewrite-pairs,original-only",
+                        help="comma-separated ablations built on the first seed (no-judge, rewrite-pairs, "
+                             "original-only, soft-labels)")
+    parser.add_argument("--no-ablations", dest="ablations", action="store_const", const="")
+    parser.add_argument("--seed-ablations", default="",
+                        help="comma-separated ablations built on every seed and compared with paired CIs")
     args = parser.parse_args()
     if not (args.bundle / "catalog.jsonl").exists():
         raise SystemExit(f"{args.bundle} is not a bundle folder (no catalog.jsonl).")
     if args.ratio is not None:
         args.per_pair = None
+    from bench.synthesis_protocol import ABLATIONS
+
+    for flag in ("ablations", "seed_ablations"):
+        setattr(args, flag, [name for name in getattr(args, flag).split(",") if name])
+        if unknown := set(getattr(args, flag)) - set(ABLATIONS):
+            parser.error(f"--{flag.replace('_', '-')}: unknown {sorted(unknown)}; choose from {sorted(ABLATIONS)}")
     if args.bundle_name is None:
         manifest = args.bundle / "bundle.json"
         args.bundle_name = json.loads(manifest.read_text())["name"] if manifest.exists() else args.bundle.name
@@ -251,6 +263,11 @@ def print_protocol(protocol: dict) -> None:
           f"queries (rewrites through {protocol['rewrite_retriever']}; {protocol['holdout']['tail_unseen_queries']} "
           "tail queries held out of synthesis = tail_unseen)\n")
     print(paired_table(protocol["summary"]) + "\n")
+    for label, comparison in protocol.get("ablation_summaries", {}).items():
+        versus = "baseline" if label.endswith("-baseline") else "treatment"
+        print(f"## {label.rsplit('-', 1)[0]} vs the {versus} over seeds {seeds} (the table's 'treatment' columns "
+              f"are the ablation, its 'baseline' columns the {versus})\n")
+        print(paired_table(comparison) + "\n")
     print("## Judges (every kind; the synthesis job uses the default)\n")
     print(judge_table(protocol["judges"]) + "\n")
     print("## Synthesis per seed\n")

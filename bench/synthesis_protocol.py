@@ -14,10 +14,12 @@ Per seed (seed = the baseline's and treatment's data order and negatives, the re
 5. the treatment: the baseline's recipe plus the job's pairs, ADDED (`--per-pair` examples per pair on top of the
    baseline's examples; `--ratio` instead mixes them into the fixed budget);
 6. per-query metrics of both on the `test` labels; the first seed also builds the ablations (no judge, rewrite
-   pairs, pairs the original query found alone).
+   pairs, pairs the original query found alone), and those named in `--seed-ablations` are built on every seed.
 
 Then the paired comparison (`paired_stats`): per segment (head, torso, tail, tail_synthesised, tail_unseen, all)
-mean ± sd over seeds and the paired bootstrap 95 % CI of treatment - baseline over queries.
+mean ± sd over seeds and the paired bootstrap 95 % CI of treatment - baseline over queries; for an every-seed
+ablation the same against the baseline (`paired["ablation-<name>-baseline"]`) and against the treatment
+(`paired["ablation-<name>-treatment"]`: ablation - treatment).
 """
 from __future__ import annotations
 
@@ -246,34 +248,97 @@ def judge_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def ablation_results(*, dataset, args, first: dict, retriever, build_and_evaluate) -> list[dict]:
-    """The first seed's ablations, each with the treatment's recipe and mixing rule: the same rewrites' top-ranked
-    products unjudged; the kept products paired with the rewrites that found them; the kept pairs the original
-    query alone found (no rewrite needed)."""
-    from retrieval.pair_sources import register_pair_source
+ABLATIONS = {"no-judge": "the same rewrites' top-ranked products, unjudged",
+             "rewrite-pairs": "the kept products paired with the rewrites that found them",
+             "original-only": "the kept pairs the original query found alone (no rewrite needed)",
+             "soft-labels": "the kept pairs as MarginMSE triples against the judge's rejections (labels soft)"}
+
+
+def ablation_pairs(*, name: str, job, dataset, retriever) -> str:
+    """Register the ablation's pair list for `job` (once) and return the key the bench pair source reads."""
     from synthesis.models import SyntheticPair
 
     from bench.ablations import rewrite_pairs, unjudged_pairs
 
-    job, treatment = first["job"], first["treatment"]
-    BENCH_PAIRS["unjudged"] = unjudged_pairs(job=job, retriever=retriever)
-    BENCH_PAIRS["rewrite-pairs"] = rewrite_pairs(job=job, dataset=dataset)
-    BENCH_PAIRS["original-only"] = [(q, p, 1.0) for q, p in SyntheticPair.objects.filter(
-        job=job, found_by_original=True).order_by("pk").values_list("query_id", "product_id")]
+    key = f"{name}-job{job.pk}"
+    if key not in BENCH_PAIRS:
+        if name == "no-judge":
+            BENCH_PAIRS[key] = unjudged_pairs(job=job, retriever=retriever)
+        elif name == "rewrite-pairs":
+            BENCH_PAIRS[key] = rewrite_pairs(job=job, dataset=dataset)
+        else:
+            BENCH_PAIRS[key] = [(q, p, 1.0) for q, p in SyntheticPair.objects.filter(
+                job=job, found_by_original=True).order_by("pk").values_list("query_id", "product_id")]
+    return key
+
+
+def ablation_results(*, dataset, args, runs: list[dict], retriever, build_and_evaluate) -> tuple[list[dict], dict]:
+    """Ablations with the treatment's recipe and mixing rule: those of `--ablations` on the first seed, those of
+    `--seed-ablations` on every seed (their per-query metrics per seed, for the paired comparison)."""
+    from retrieval.evaluation import version_per_query
+    from retrieval.models import RetrieverVersion
+    from retrieval.pair_sources import register_pair_source
+
     register_pair_source("bench", bench_pair_source)
-    synthetic = next(s for s in treatment.hyperparams["extra_sources"] if s["name"] == "synthetic")
-    mixing = {key: synthetic[key] for key in ("ratio", "per_pair") if synthetic.get(key) is not None}
+    per_seed: dict[str, list] = defaultdict(list)
     results = []
-    for label, name in (("ablation-no-judge", "unjudged"), ("ablation-rewrite-pairs", "rewrite-pairs"),
-                        ("ablation-original-only", "original-only")):
-        if not BENCH_PAIRS[name]:
-            say(f"{label}: no pairs, skipped")
-            continue
-        config = {**treatment.hyperparams, "extra_sources": [{"name": "bench", "params": {"name": name}, **mixing}]}
-        say(f"building {label} ({len(BENCH_PAIRS[name])} pairs) ...")
-        results.append(build_and_evaluate(dataset=dataset, label=label, kind="dense", config=config,
-                                          seed=first["seed"]))
-    return results
+    for index, run in enumerate(runs):
+        treatment = run["treatment"]
+        synthetic = next(s for s in treatment.hyperparams["extra_sources"] if s["name"] == "synthetic")
+        mixing = {key: synthetic[key] for key in ("ratio", "per_pair") if synthetic.get(key) is not None}
+        first = list(dict.fromkeys([*args.ablations, *args.seed_ablations]))
+        for name in first if index == 0 else args.seed_ablations:
+            label = f"ablation-{name}" + (f"-s{run['seed']}" if index else "")
+            if name == "soft-labels":
+                result = soft_label_treatment(label=label, run=run, per_pair=args.per_pair)
+            else:
+                key = ablation_pairs(name=name, job=run["job"], dataset=dataset, retriever=retriever)
+                if not BENCH_PAIRS[key]:
+                    say(f"{label}: no pairs, skipped")
+                    continue
+                config = {**treatment.hyperparams,
+                          "extra_sources": [{"name": "bench", "params": {"name": key}, **mixing}]}
+                say(f"building {label} ({len(BENCH_PAIRS[key])} pairs) ...")
+                result = build_and_evaluate(dataset=dataset, label=label, kind="dense", config=config,
+                                            seed=run["seed"])
+            if index == 0:
+                results.append(result)
+            if name in args.seed_ablations:
+                per_seed[name].append(version_per_query(version=RetrieverVersion.objects.get(name=result["name"]))[0])
+    return results, dict(per_seed)
+
+
+def soft_label_treatment(*, label: str, run: dict, per_pair: float | None) -> dict:
+    """The app's soft-label treatment (`treatment_version_start(labels="soft")`) of this seed's job and baseline."""
+    from django.utils.text import slugify
+
+    from retrieval.models import RetrieverVersion
+    from synthesis.treatment import treatment_version_start
+
+    from bench.retrieval_quality import evaluate_built
+
+    name = f"bench-{slugify(label)}"
+    started = time.perf_counter()
+    version = RetrieverVersion.objects.filter(name=name, status="ready").first()
+    if version is None:
+        RetrieverVersion.objects.filter(name=name).delete()  # an interrupted earlier build
+        say(f"building {label} (soft labels) ...")
+        version = treatment_version_start(job=run["job"], base_version=run["baseline"], name=name, labels="soft",
+                                          per_pair=per_pair)
+    return evaluate_built(version, label=label, started=started)
+
+
+def ablation_comparisons(*, runs: list[dict], per_seed: dict, segments: dict) -> dict:
+    """For each every-seed ablation: paired summaries against the baseline and against the treatment."""
+    out = {}
+    for name, ablation_runs in per_seed.items():
+        if len(ablation_runs) != len(runs):
+            continue  # an ablation skipped for some seed (no pairs): no paired comparison
+        out[f"ablation-{name}-baseline"] = paired_summary(
+            baseline=[r["baseline_per_query"] for r in runs], treatment=ablation_runs, segments=segments)
+        out[f"ablation-{name}-treatment"] = paired_summary(
+            baseline=[r["treatment_per_query"] for r in runs], treatment=ablation_runs, segments=segments)
+    return out
 
 
 def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> dict:
@@ -298,14 +363,16 @@ def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> di
             baseline = RetrieverVersion.objects.get(name=f"bench-dense-logs-s{seed}")
         runs.append(run_seed(dataset=dataset, args=args, seed=seed, baseline=baseline, retriever=retriever,
                              stages=stages, synthesis_seed=args.seed if args.synthesis_runs == "one" else seed))
-    ablations = ablation_results(dataset=dataset, args=args, first=runs[0], retriever=retriever,
-                                 build_and_evaluate=build_and_evaluate) if args.ablations else []
+    ablations, ablation_per_seed = (ablation_results(dataset=dataset, args=args, runs=runs, retriever=retriever,
+                                                     build_and_evaluate=build_and_evaluate)
+                                    if args.ablations or args.seed_ablations else ([], {}))
     candidate_aucs = pipeline_candidate_auc(job=runs[0]["job"], retriever=retriever, judges=judges,
                                             retrieve_k=args.retrieve_k)
     segments = segments_of(runs[0]["query_rows"], runs[0]["baseline_per_query"], synthesised=runs[0]["synthesised"],
                            unseen=unseen)
     summary = paired_summary(baseline=[r["baseline_per_query"] for r in runs],
                              treatment=[r["treatment_per_query"] for r in runs], segments=segments)
+    comparisons = ablation_comparisons(runs=runs, per_seed=ablation_per_seed, segments=segments)
     return {
         "seeds": [r["seed"] for r in runs],
         "synthesis_runs": args.synthesis_runs,
@@ -314,8 +381,10 @@ def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> di
         "systems": {label: {segment: {metric: summary[label][segment][metric]["mean"]
                                       for metric in summary[label][segment]} for segment in summary[label]}
                     for label in ("baseline", "treatment")},
-        "paired": {"treatment-baseline": summary["treatment-baseline"]},
+        "paired": {"treatment-baseline": summary["treatment-baseline"],
+                   **{label: comparison["treatment-baseline"] for label, comparison in comparisons.items()}},
         "summary": summary,
+        "ablation_summaries": comparisons,
         "gain_by_query_type": {"tail": gain_by_query_type(runs, segments["tail"])},
         "judges": judge_rows(judges, candidate_aucs, chosen),
         "per_seed": [{"seed": r["seed"], "synthesis": r["synthesis"], "training_data": r["training_data"],

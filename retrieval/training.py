@@ -241,11 +241,14 @@ def train_encoder(
     seed: int,
     progress: Callable[[int, int], None] | None = None,
     evaluator=None,
+    margin_set=None,
 ) -> dict:
     """Fine-tune `base_model` on the examples with the InfoNCE loss; save it to `out_dir`; return training stats.
 
     With an `evaluator` (`validation.split_evaluator`), the model is measured after every epoch; training stops
-    after the first epoch that does not improve on the best, and the best epoch's weights are the ones saved."""
+    after the first epoch that does not improve on the best, and the best epoch's weights are the ones saved.
+    With a `margin_set` (`margin_sources.MarginSet`), its soft-label triples train with sentence-transformers'
+    MarginMSELoss in the same run (each batch comes from one of the two datasets, in proportion to their sizes)."""
     import math
 
     from datasets import Dataset
@@ -272,8 +275,9 @@ def train_encoder(
     false_negatives = FalseNegativeMask(example_queries=training_set.query_pks,
                                         example_products=training_set.example_products(),
                                         known_positives=training_set.known_positives)
+    soft_examples = len(margin_set) if margin_set else 0
     epochs = int(config["epochs"])
-    steps_per_epoch = max(1, math.ceil(len(training_set) / epochs / int(config["batch_size"])))
+    steps_per_epoch = max(1, math.ceil((len(training_set) + soft_examples) / epochs / int(config["batch_size"])))
     stopping = {}
     if evaluator is not None:  # measured once per epoch; the best epoch is kept (checkpoints in the trainer folder)
         stopping = {"eval_strategy": "steps", "eval_steps": steps_per_epoch, "save_strategy": "steps",
@@ -309,6 +313,16 @@ def train_encoder(
 
     loss = retriever_loss(model, temperature=float(config["temperature"]), kind=config["loss"],
                           mini_batch_size=int(config["mini_batch_size"]), false_negatives=false_negatives)
+    if margin_set:
+        from datasets import DatasetDict
+        from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+
+        train_dataset = DatasetDict({"logs": train_dataset, "margins": Dataset.from_dict({
+            "anchor": [query_texts[q] for q in margin_set.query_pks],
+            "positive": [product_texts[p] for p in margin_set.positive_pks],
+            "negative": [product_texts[n] for n in margin_set.negative_pks],
+            "label": [float(m) for m in margin_set.margins]})})
+        loss = {"logs": loss, "margins": MarginMSELoss(model)}
     callbacks = [ReportProgress()] + ([EarlyStoppingCallback(early_stopping_patience=1)] if evaluator else [])
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss,
                                          evaluator=evaluator, callbacks=callbacks)
@@ -333,5 +347,6 @@ def train_encoder(
         "loss_curve": [round(x, 5) for x in losses],
         "seconds": round(seconds, 1),
         "examples": len(training_set),
-        "examples_per_second": round(len(training_set) / seconds, 1) if seconds else None,
+        **({"soft_label_examples": soft_examples} if soft_examples else {}),
+        "examples_per_second": round((len(training_set) + soft_examples) / seconds, 1) if seconds else None,
     }

@@ -44,6 +44,9 @@ class SynthesisConfig(JobConfig):
     retrieve_k: int = Field(100, ge=1, le=2000, description="Products per rewrite.")
     baseline_k: int = Field(100, ge=1, le=2000)
     max_pairs_per_query: int = Field(20, ge=1, le=1000)
+    hard_negatives_per_query: int = Field(10, ge=0, le=1000,
+                                          description="Judge rejections kept per query (best-retrieved first), "
+                                                      "with their scores: the hard negatives of soft labels.")
     drop_logged: bool = Field(True, description="Drop pairs already clicked in the logs.")
     segments: list[Segment] = Field(default_factory=lambda: ["tail"])
     max_clicks: int | None = Field(None, ge=0, le=2**31 - 1,
@@ -78,4 +81,5 @@ class SynthesisConfig(JobConfig):
         if self.threshold is None:
             raise ValueError("The keep threshold is not decided yet (see services.with_keep_threshold).")
         return CurationSettings(retrieve_k=self.retrieve_k, threshold=self.threshold,
-                                max_pairs_per_query=self.max_pairs_per_query, drop_logged=self.drop_logged)
+                                max_pairs_per_query=self.max_pairs_per_query, drop_logged=self.drop_logged,
+                                hard_negatives=self.hard_negatives_per_query)

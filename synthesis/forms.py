@@ -198,3 +198,9 @@ class TreatmentForm(forms.Form):
                              help_text="Instead: the synthetic pairs take this share of the baseline's examples "
                                        "(the logs give up that share). Empty with per-pair empty: natural mix.")
     only_incremental = forms.BooleanField(required=False)
+    labels = forms.ChoiceField(
+        choices=[("hard", "Hard: kept pairs as positives (InfoNCE)"),
+                 ("soft", "Soft: kept pair vs the judge's rejections, the judge's score margin (MarginMSE)"),
+                 ("both", "Both")], initial="hard", label="Synthetic labels",
+        help_text="Soft labels (GPL-style) teach the retriever how much better the judge finds a kept product than "
+                  "a product it rejected for the same query; added on top of the log examples.")

@@ -61,6 +61,9 @@ class MinedQuery(models.Model):
     clicks = models.PositiveIntegerField(default=0)
     tags = models.JSONField(default=list, blank=True, help_text='[{"type", "reason", "source"}]')
     candidates = models.PositiveIntegerField(default=0, help_text="Distinct products retrieved by all rewrites")
+    hard_negatives = models.JSONField(default=list, blank=True,
+                                      help_text="[[product pk, judge score], ...]: retrieved products the judge "
+                                                "rejected, best-retrieved first (soft labels' hard negatives)")
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

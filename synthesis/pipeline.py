@@ -4,7 +4,8 @@ Every rewrite and the original query go through a strong retriever with a large 
 is judged against the ORIGINAL query (the rewrites only help find products; the training pair is always
 (original query, product)). Pairs already in the logs are dropped, items at or above the threshold are kept,
 the best `max_pairs_per_query` survive, and each is flagged *incremental* when the baseline retriever does not
-return it in its top-K for the original query. Plain functions over callables, so each step is testable alone.
+return it in its top-K for the original query. The judge's rejections (scored below the threshold), best-retrieved
+first, are kept with their scores as the query's hard negatives (soft labels train on them). Plain functions over callables, so each step is testable alone.
 """
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ class CurationSettings:
     threshold: float = 0.5
     max_pairs_per_query: int = 20
     drop_logged: bool = True
+    hard_negatives: int = 0  # judge rejections kept per query
 
     def __post_init__(self):
-        if self.retrieve_k < 1 or self.max_pairs_per_query < 1:
-            raise ValueError("retrieve_k and max_pairs_per_query must be at least 1")
+        if self.retrieve_k < 1 or self.max_pairs_per_query < 1 or self.hard_negatives < 0:
+            raise ValueError("retrieve_k and max_pairs_per_query must be at least 1, hard_negatives at least 0")
         if not 0 <= self.threshold <= 1:
             raise ValueError(f"The judge threshold must be in [0, 1], got {self.threshold}")
 
@@ -60,6 +62,7 @@ class QueryCuration:
     judged: int
     dropped_logged: int
     pairs: list[CuratedPair]
+    rejected: list[tuple[int, float]] = field(default_factory=list)  # (product pk, judge score), best-retrieved first
 
 
 def union_candidates(*, original: Sequence[int], by_rewrite: dict[str, Sequence[int]]) -> dict[int, Provenance]:
@@ -96,6 +99,7 @@ def curate_query(*, query_pk: int, query_text: str, rewrites: Sequence[str], ret
     scores = dict(zip(to_judge, judge_products(query_text, to_judge))) if to_judge else {}
     pairs = select_pairs(candidates=candidates, scores=scores, baseline_top=baseline_top,
                          threshold=settings.threshold, cap=settings.max_pairs_per_query)
+    rejected = [(pk, float(scores[pk])) for pk in to_judge if scores[pk] < settings.threshold]
     kept_per_rewrite = {rewrite: 0 for rewrite in rewrites}
     for pair in pairs:
         for rewrite in pair.rewrites:
@@ -104,7 +108,7 @@ def curate_query(*, query_pk: int, query_text: str, rewrites: Sequence[str], ret
         query_pk=query_pk, rewrites=list(rewrites),
         retrieved_per_rewrite={rewrite: len(set(pks)) for rewrite, pks in by_rewrite.items()},
         kept_per_rewrite=kept_per_rewrite, candidates=len(candidates), judged=len(to_judge),
-        dropped_logged=len(candidates) - len(to_judge), pairs=pairs)
+        dropped_logged=len(candidates) - len(to_judge), pairs=pairs, rejected=rejected[:settings.hard_negatives])
 
 
 # --- the real retriever and logs behind the callables ------------------------------------------------------------

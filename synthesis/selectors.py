@@ -147,3 +147,30 @@ def synthetic_pairs(dataset, *, job_ids: Sequence[int], only_incremental: bool =
     rows = pairs.order_by("query_id", "product_id", "job_id").values_list("query_id", "product_id", "judge_score")
     for query_pk, product_pk, score in rows.iterator(chunk_size=5000):
         yield query_pk, product_pk, weight * score if score_weighted else weight
+
+
+def synthetic_margins(dataset, *, job_ids: Sequence[int], negatives_per_pair: int = 1
+                      ) -> Iterable[tuple[int, int, int, float]]:
+    """The retrieval app's "synthetic-margins" source (soft labels): for every kept pair of the given jobs, its
+    query's hard negatives (the judge's rejections of products the pipeline retrieved, best-retrieved first; each
+    kept pair takes the next ones in turn) with the judge's margin score(query, kept) - score(query, rejected)."""
+    if not job_ids:
+        raise ValueError("The synthetic-margins source needs job_ids: the synthesis jobs whose pairs to use.")
+    if negatives_per_pair < 1:
+        raise ValueError("negatives_per_pair must be at least 1")
+    jobs = [int(j) for j in job_ids]
+    negatives = {(job, query): rows for job, query, rows in MinedQuery.objects.filter(
+        job_id__in=jobs, query__dataset=dataset).values_list("job_id", "query_id", "hard_negatives")}
+    if not any(negatives.values()):
+        raise ValueError(f"Synthesis job(s) {jobs} recorded no hard negatives (jobs run before soft labels existed, "
+                         "or hard_negatives_per_query 0): run synthesis again to train with soft labels.")
+    seen: dict[tuple[int, int], int] = {}
+    for job, query, product, score in SyntheticPair.objects.filter(job_id__in=jobs, query__dataset=dataset).order_by(
+            "job_id", "query_id", "-judge_score", "product_id").values_list("job_id", "query_id", "product_id",
+                                                                            "judge_score"):
+        rejected = negatives.get((job, query)) or []
+        for _ in range(min(negatives_per_pair, len(rejected))):
+            turn = seen.get((job, query), 0)
+            seen[(job, query)] = turn + 1
+            negative, negative_score = rejected[turn % len(rejected)]
+            yield query, product, int(negative), float(score) - float(negative_score)

@@ -210,7 +210,9 @@ def write_chunk(*, job: Job, curations: Sequence[QueryCuration]) -> None:
                            incremental=p.incremental, found_by_original=p.found_by_original,
                            rewrites=list(p.rewrites)) for c in curations for p in c.pairs], ignore_conflicts=True)
         for c in curations:
-            MinedQuery.objects.filter(job=job, query_id=c.query_pk).update(candidates=c.candidates, done_at=now)
+            MinedQuery.objects.filter(job=job, query_id=c.query_pk).update(
+                candidates=c.candidates, hard_negatives=[[pk, round(score, 6)] for pk, score in c.rejected],
+                done_at=now)
 
 
 @job_kind("synthesis", queue="ml", title="Synthesise training pairs",

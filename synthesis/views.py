@@ -92,7 +92,8 @@ def treatment_train(request, pk: int):
             version = treatment_version_start(job=job, base_version=data["base_version"],
                                               name=data.get("name") or "", ratio=data.get("ratio"),
                                               per_pair=data.get("per_pair"),
-                                              only_incremental=data["only_incremental"], user=request.user)
+                                              only_incremental=data["only_incremental"],
+                                              labels=data.get("labels") or "hard", user=request.user)
         except (ValueError, BrokerUnavailable) as exc:
             form.add_error(None, str(exc))
     if form.errors:

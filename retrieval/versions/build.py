@@ -122,10 +122,18 @@ def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
         training_set = training_set_build(dataset=version.dataset, config=params, seed=version.seed,
                                           progress=lambda done, total: ctx.progress(done, total))
         ctx.log(f"{len(training_set)} training examples: {json.dumps(training_set.manifest['sources'])}")
+        margin_set = None
+        if params.get("margin_sources"):  # soft labels: (query, positive, negative, teacher margin), MarginMSE
+            from ..margin_sources import margin_set_build
+
+            margin_set = margin_set_build(dataset=version.dataset, sources=params["margin_sources"],
+                                          seed=version.seed, epochs=int(params["epochs"]))
+            training_set.manifest["margin_sources"] = margin_set.manifest
+            ctx.log(f"{len(margin_set)} soft-label examples: {json.dumps(margin_set.manifest)}")
         version.manifest = {**manifest, "training_data": training_set.manifest}
         version.save(update_fields=["manifest"])
         text_by_pk = dict(zip(pks, texts))
-        needed_queries = set(training_set.query_pks)
+        needed_queries = set(training_set.query_pks) | set(margin_set.query_pks if margin_set else ())
         query_texts = dict(Query.objects.filter(pk__in=needed_queries).values_list("pk", "text"))
         evaluator = None
         if params.get("early_stopping"):
@@ -139,7 +147,7 @@ def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
         stats = train_encoder(training_set=training_set, query_texts=query_texts, product_texts=text_by_pk,
                               base_model=version.base_model, out_dir=model_dir, config=params, seed=version.seed,
                               progress=lambda done, total: ctx.progress(done, total, loss_steps=done),
-                              evaluator=evaluator)
+                              evaluator=evaluator, margin_set=margin_set)
         manifest["training_data"] = training_set.manifest
         manifest["training"] = stats
         marker.write_text(json.dumps({"manifest": {"training_data": training_set.manifest}, "training": stats}))

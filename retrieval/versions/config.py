@@ -84,6 +84,23 @@ class ExtraSource(JobConfig):
         return value
 
 
+class MarginSource(JobConfig):
+    """Soft-label triples from a registered margin source (`retrieval.margin_sources`), trained with MarginMSE and
+    added on top of the log examples: `per_triple` examples per triple per epoch."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] | None = None
+    per_triple: float = Field(1.0, gt=0, le=10)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ..margin_sources import get_margin_source
+
+        get_margin_source(value)  # its ValueError names the registered sources
+        return value
+
+
 class ProductTextParams(VersionParams):
     """The product fields the retriever reads (see `product_text`)."""
 
@@ -118,6 +135,7 @@ class DenseParams(ProductTextParams):
     samples_per_epoch: int | None = Field(None, ge=1)
     mask_train_qrels: bool = True
     extra_sources: list[ExtraSource] = Field(default_factory=list)
+    margin_sources: list[MarginSource] = Field(default_factory=list, description="soft-label triples (MarginMSE)")
     max_seq_length: int = Field(128, ge=1)
     query_max_seq_length: int = Field(32, ge=1)
     encode_batch_size: int = Field(64, ge=1)
@@ -137,8 +155,8 @@ class DenseParams(ProductTextParams):
             raise ValueError("The extra sources' ratios must add up to less than 1.")
         return value
 
-    @field_serializer("extra_sources")
-    def _sources_as_given(self, value: list[ExtraSource]) -> list[dict]:
+    @field_serializer("extra_sources", "margin_sources")
+    def _sources_as_given(self, value: list[ExtraSource | MarginSource]) -> list[dict]:
         return [source.model_dump(mode="json", exclude_none=True) for source in value]
 
 
