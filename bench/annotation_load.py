@@ -6,14 +6,17 @@ production settings, and lets locust users log in and judge continuously: each "
 that stores a judgment and returns the next item (the thing an annotator waits for); some actions skip the item or
 undo the last answer (judgment or skip), which is then answered again. Afterwards it checks the database against
 what the clients were told: every judgment and skip confirmed to a client is stored once, nothing else is stored,
-no item has more judgments than asked, and no annotator judged an item twice.
+no item has more judgments than asked, and no annotator judged an item twice. With `--dashboards N`, N analysts
+keep the campaign's dashboard open meanwhile (its live part polls every 10 s, as the page does), over a campaign
+that `--prefill` fills with judgments made before the run.
 
     .venv/bin/python bench/annotation_load.py                   # PostgreSQL, 50 annotators, 60 s, think ~1 s
     .venv/bin/python bench/annotation_load.py --engine sqlite   # the same on a fresh SQLite file
     .venv/bin/python bench/annotation_load.py --users 50 --duration 120 --think 0.5 --workers 3 --threads 8
+    .venv/bin/python bench/annotation_load.py --dashboards 20 --prefill 5000   # open dashboards on a big campaign
 
 Targets: 50 annotators, judge-and-next p95 < 150 ms (issue 6); 0 server errors and 0 lost or duplicated answers on
-both databases (issue 15).
+both databases (issue 15); the same p95 with 20 dashboards open over 5,000 judgments (issue 16).
 """
 from __future__ import annotations
 
@@ -27,18 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench-annotator-pw"
-REQUESTS = (("judge-and-next", "POST"), ("skip", "POST"), ("undo", "POST"), ("judge page", "GET"))
+sys.path.insert(0, str(ROOT))
+
+from bench.annotation_load_db import PASSWORD  # noqa: E402  (after the path set-up)
+REQUESTS = (("judge-and-next", "POST"), ("skip", "POST"), ("undo", "POST"), ("judge page", "GET"),
+            ("dashboard poll", "GET"))
 ENGINES = {"postgresql": "PostgreSQL", "sqlite": "SQLite (WAL)"}
 INTEGRITY_CHECKS = ("lost", "unconfirmed_extra", "overfilled_items", "double_judged", "counter_mismatches",
                     "skips_lost", "skips_unconfirmed_extra")  # each must be 0
-PER_SIDE = 10
-PRODUCTS = 3000
 BENCH_SETTINGS = '''
 from config.settings import *  # noqa
 # Production settings served over plain HTTP on localhost: cookies without the Secure flag, no HSTS.
@@ -53,98 +56,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 LOGGING["root"]["level"] = "WARNING"
 '''
-
-
-# ------------------------------------------------------------------------------------ child: seed and verify
-
-
-def seed(*, items: int, users: int, judgments_per_item: int) -> dict:
-    from bench.django_env import setup_django
-
-    setup_django()
-    from decimal import Decimal
-
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.db import connection
-
-    from core.roles import ANNOTATOR
-    from retrieval.models import Dataset, Product, Query, RetrieverVersion
-    from sbsapp.campaigns import product_snapshot
-    from sbsapp.models import Campaign, Item
-
-    rng = random.Random(11)
-    dataset = Dataset.objects.create(name="annotation-bench")
-    Product.objects.bulk_create(
-        Product(dataset=dataset, product_id=f"SKU-{i:06d}", title=f"Product {i} &amp; stainless steel pan 28 cm",
-                brand=f"Brand {i % 40}", category="Home > Kitchen > Pans", price=Decimal("9.99") + i % 90,
-                description="A sturdy pan for every hob, induction included. " * 6)
-        for i in range(PRODUCTS)
-    )
-    products = list(Product.objects.filter(dataset=dataset).order_by("pk"))
-    Query.objects.bulk_create(
-        Query(dataset=dataset, query_id=f"Q{i}", text=f"long tail query {i} pans without teflon",
-              segment=("head", "torso", "tail")[i % 3], query_type=("plain", "negation", "knowledge")[i % 3])
-        for i in range(items)
-    )
-    a = RetrieverVersion.objects.create(dataset=dataset, name="bench-a", kind="bm25", status="ready")
-    b = RetrieverVersion.objects.create(dataset=dataset, name="bench-b", kind="dense", status="ready")
-    campaign = Campaign.objects.create(name="annotation bench", system_a=a, system_b=b, sample_size=items,
-                                       judgments_per_item=judgments_per_item, status=Campaign.Status.ACTIVE,
-                                       instructions="Which list serves the shopper better?")
-    Item.objects.bulk_create(
-        (Item(campaign=campaign, query=query, query_text=query.text, segment=query.segment,
-              query_type=query.query_type, b_on_left=rng.random() < 0.5,
-              kind="aa" if rng.random() < 0.05 else "regular",
-              results_a=[product_snapshot(p, 1.0) for p in rng.sample(products, PER_SIDE)],
-              results_b=[product_snapshot(p, 1.0) for p in rng.sample(products, PER_SIDE)])
-         for query in Query.objects.filter(dataset=dataset).order_by("pk")),
-        batch_size=500,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # planner statistics, as autovacuum would have gathered in production
-    names = []
-    group, _ = Group.objects.get_or_create(name=ANNOTATOR)
-    for i in range(users):
-        user = get_user_model().objects.create_user(username=f"bench-ann-{i:03d}", password=PASSWORD)
-        user.groups.add(group)
-        names.append(user.username)
-    return {"campaign": campaign.pk, "users": names}
-
-
-def verify(*, campaign_id: int, confirmed: list[list[str]], confirmed_skips: list[list[str]]) -> dict:
-    from bench.django_env import setup_django
-
-    setup_django()
-    from django.db.models import Count
-
-    from sbsapp.models import Campaign, Item, Judgment
-
-    campaign = Campaign.objects.get(pk=campaign_id)
-    stored = list(Judgment.objects.filter(campaign=campaign, skipped=False)
-                  .values_list("annotator__username", "submit_key", "item_id"))
-    stored_keys = Counter((user, key) for user, key, _ in stored)
-    confirmed_keys = Counter(tuple(pair) for pair in confirmed)
-    per_item = Counter(item for _, _, item in stored)
-    counters = dict(Item.objects.filter(campaign=campaign).values_list("pk", "judgments_count"))
-    pairs = Counter((user, item) for user, _, item in stored)
-    stored_skips = Counter(Judgment.objects.filter(campaign=campaign, skipped=True)
-                           .values_list("annotator__username", "submit_key"))
-    confirmed_skip_keys = Counter(tuple(pair) for pair in confirmed_skips)
-    return {
-        "stored": len(stored), "confirmed": sum(confirmed_keys.values()),
-        "lost": sum((confirmed_keys - stored_keys).values()),
-        "unconfirmed_extra": sum((stored_keys - confirmed_keys).values()),
-        "duplicate_confirmations": sum(n - 1 for n in confirmed_keys.values() if n > 1),
-        "overfilled_items": sum(1 for n in per_item.values() if n > campaign.judgments_per_item),
-        "double_judged": sum(1 for n in pairs.values() if n > 1),
-        "counter_mismatches": sum(1 for pk, n in counters.items() if per_item.get(pk, 0) != n),
-        "skips_confirmed": sum(confirmed_skip_keys.values()), "skips_stored": sum(stored_skips.values()),
-        "skips_lost": sum((confirmed_skip_keys - stored_skips).values()),
-        "skips_unconfirmed_extra": sum((stored_skips - confirmed_skip_keys).values()),
-        "items_complete": Item.objects.filter(campaign=campaign, judgments_count=campaign.judgments_per_item).count(),
-        "annotators": Judgment.objects.filter(campaign=campaign).aggregate(n=Count("annotator", distinct=True))["n"],
-    }
 
 
 # ------------------------------------------------------------------------------------------------ the load
@@ -166,14 +77,14 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], duration: float, think: float,
-             undo_rate: float, skip_rate: float, spawn_rate: float) -> tuple[dict, list, list]:
+             undo_rate: float, skip_rate: float, spawn_rate: float, analysts: list[str] = ()) -> tuple[dict, list, list]:
     import gevent
-    from locust import HttpUser, between, task
+    from locust import HttpUser, between, constant, task
     from locust.env import Environment
 
     confirmed: list[tuple[str, str]] = []  # (user, submit key) of each judgment a client was told is saved
     confirmed_skips: list[tuple[str, str]] = []  # the same for skips
-    accounts = iter(users)
+    accounts, analyst_accounts = iter(users), iter(analysts)
     token_re = re.compile(r'hx-post="/sbs/judge/([^/"]+)/"')
     key_re = re.compile(r'name="submit_key" value="([^"]+)"')
     csrf_re = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -239,12 +150,32 @@ def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], 
                     response.failure(f"the server refused the {name}")
                 self.read(response.text)
 
+    class Analyst(HttpUser):
+        """An open dashboard: the page once, then its live metrics every 10 s (hx-trigger="every 10s")."""
+        wait_time = constant(10)
+
+        def on_start(self):
+            page = self.client.get("/login/", name="login page")
+            self.client.post("/login/", name="login", data={
+                "username": next(analyst_accounts), "password": PASSWORD,
+                "csrfmiddlewaretoken": csrf_re.search(page.text).group(1)})
+            self.client.get(f"/sbs/campaigns/{campaign_id}/", name="dashboard page")
+
+        @task
+        def poll(self):
+            with self.client.get(f"/sbs/campaigns/{campaign_id}/live/", headers={"HX-Request": "true"},
+                                 name="dashboard poll", catch_response=True) as response:
+                if response.status_code != 200 or 'id="dashboard-metrics"' not in response.text:
+                    response.failure(f"HTTP {response.status_code}: {response.error or ''}")
+
     # stop_timeout: at the end every user finishes the request it is in, so each judgment the server stored
-    # was also confirmed (or refused) to a client; nothing is cut off mid-flight.
-    env = Environment(user_classes=[Annotator], host=host, stop_timeout=60)
+    # was also confirmed (or refused) to a client; nothing is cut off mid-flight. Analysts start first.
+    env = Environment(user_classes=[Analyst, Annotator] if analysts else [Annotator], host=host, stop_timeout=60)
+    Analyst.fixed_count, Annotator.fixed_count = len(analysts), len(users)
     runner = env.create_local_runner()
-    runner.start(len(users), spawn_rate=spawn_rate)
-    gevent.sleep(len(users) / spawn_rate + 1)  # everyone is logged in and judging
+    total = len(users) + len(analysts)
+    runner.start(total, spawn_rate=spawn_rate)
+    gevent.sleep(total / spawn_rate + 1)  # everyone is logged in and judging
     env.stats.reset_all()
     confirmed_before_window = len(confirmed)
     cpu_before = server_cpu_seconds(server_pid)
@@ -291,7 +222,7 @@ def fresh_database(admin_url: str, name: str) -> str:
 
 
 def child(env: dict, function: str, **kwargs) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.annotation_load import {function}; "
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.annotation_load_db import {function}; "
             f"print('RESULT' + json.dumps({function}(**json.loads(sys.stdin.read()))))")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(kwargs),  # stdin: a long run's ids overflow argv
                          env=env, cwd=ROOT, capture_output=True, text=True)
@@ -315,6 +246,8 @@ def main() -> int:
                         help="PostgreSQL (a fresh database on --postgres) or SQLite (a fresh file, as `make demo`)")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--database", default="sbs_annotation_bench", help="name of the PostgreSQL database")
+    parser.add_argument("--dashboards", type=int, default=0, help="analysts with the campaign's dashboard open")
+    parser.add_argument("--prefill", type=int, default=0, help="judgments already in the campaign before the run")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     args = parser.parse_args()
 
@@ -330,7 +263,8 @@ def main() -> int:
         "PYTHONPATH": os.pathsep.join([str(tmp), str(ROOT), env.get("PYTHONPATH", "")]),
     })
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=ROOT, check=True)
-    seeded = child(env, "seed", items=args.items, users=args.users, judgments_per_item=args.judgments_per_item)
+    seeded = child(env, "seed", items=args.items, users=args.users, judgments_per_item=args.judgments_per_item,
+                   prefill=args.prefill, analysts=args.dashboards)
 
     port = free_port()
     server = subprocess.Popen(
@@ -353,7 +287,7 @@ def main() -> int:
         stats, confirmed, confirmed_skips = run_load(
             host=f"http://127.0.0.1:{port}", server_pid=server.pid, campaign_id=seeded["campaign"],
             users=seeded["users"], duration=args.duration, think=args.think, undo_rate=args.undo_rate,
-            skip_rate=args.skip_rate, spawn_rate=10)
+            skip_rate=args.skip_rate, spawn_rate=10, analysts=seeded["analysts"])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -372,8 +306,10 @@ def main() -> int:
 def print_report(args, stats: dict, checks: dict) -> None:
     cpu = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n## Annotation load: {args.users} annotators, {args.duration:.0f} s, think time ~{args.think} s, "
-          f"gunicorn {args.workers}x{args.threads} gthread, {ENGINES[args.engine]} ({cpu} CPUs, load avg {load:.1f} "
+    dashboards = f", {args.dashboards} open dashboards" if args.dashboards else ""
+    prefill = f", {args.prefill} judgments made before the run" if args.prefill else ""
+    print(f"\n## Annotation load: {args.users} annotators{dashboards}{prefill}, {args.duration:.0f} s, think time "
+          f"~{args.think} s, gunicorn {args.workers}x{args.threads} gthread, {ENGINES[args.engine]} ({cpu} CPUs, load avg {load:.1f} "
           "at end)\n")
     print("| request | requests | per s | failures | median ms | p95 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -385,7 +321,7 @@ def print_report(args, stats: dict, checks: dict) -> None:
     print("\n| database check | value |\n|---|---:|")
     for key in ("confirmed", "stored", "lost", "unconfirmed_extra", "duplicate_confirmations", "double_judged",
                 "overfilled_items", "counter_mismatches", "skips_confirmed", "skips_stored", "skips_lost",
-                "skips_unconfirmed_extra", "items_complete", "annotators"):
+                "skips_unconfirmed_extra", "items_complete", "judgments_in_campaign", "annotators"):
         print(f"| {key.replace('_', ' ')} | {checks[key]} |")
     database = "SQLite included: it runs inside them" if args.engine == "sqlite" else "PostgreSQL not included"
     print(f"\nserver CPU per request (gunicorn processes, {database}): {stats['_server_cpu_ms_per_request']} ms")

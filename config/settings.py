@@ -89,6 +89,13 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# `dashboards`: campaign metrics shared by every server process (sbsapp/dashboard_cache.py); files under var/ by
+# default, a redis:// URL to share them between machines.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "dashboards": env.cache("DASHBOARD_CACHE_URL", default=f"filecache://{VAR_DIR / 'cache' / 'dashboards'}"),
+}
+DASHBOARD_METRICS_SECONDS = env.float("DASHBOARD_METRICS_SECONDS", default=5.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web server and the worker write the same file. IMMEDIATE: every atomic block
     # takes the write lock when it begins, waiting its turn (up to `timeout` seconds, below gunicorn's 30 s

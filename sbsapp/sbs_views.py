@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from retrieval.models import Query
 
 from . import assignment, charts, selectors
+from .dashboard_cache import dashboard_metrics
 from .campaigns import (CampaignError, campaign_close, campaign_create, campaign_reopen,
                         campaign_start_generation, item_set_gold)
 from .forms import CampaignForm, GoldForm, JudgeForm, SkipForm
@@ -170,7 +171,7 @@ def campaign_dashboard_live(request, pk: int):
 
 
 def dashboard_context(campaign: Campaign) -> dict:
-    metrics = selectors.campaign_metrics(campaign=campaign)
+    metrics = dashboard_metrics(campaign)  # shared by all viewers; recomputed once per change (dashboard_cache)
     return {
         "metrics": metrics,
         "ci_plot": charts.ci_plot(metrics),

@@ -14,3 +14,5 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# Campaign pks repeat between tests (each rolls back): no metrics are shared between them unless a test asks.
+os.environ.setdefault("DASHBOARD_CACHE_URL", "dummycache://")

@@ -43,7 +43,7 @@ from ..campaigns import (
 )
 from ..configs import CampaignConfig, CampaignCreateRequest, PlanRequest
 from ..models import Campaign, Item, Judgment
-from ..selectors import campaign_metrics
+from ..dashboard_cache import dashboard_metrics
 from . import export, filters
 from .serializers import (
     CampaignDetailSerializer,
@@ -199,7 +199,7 @@ class CampaignViewSet(ThrottleRefusedRequestsMixin, mixins.CreateModelMixin, vie
     )
     @action(detail=True, methods=["get"])
     def metrics(self, request, pk=None):
-        return Response(campaign_metrics(campaign=self.get_object()))
+        return Response(dashboard_metrics(self.get_object()))
 
 
 def create_campaign(*, config: CampaignConfig, generate: bool, user) -> Campaign:
