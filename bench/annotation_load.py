@@ -77,7 +77,8 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def run_load(*, host: str, server_pid: int, campaign_id: int, users: list[str], duration: float, think: float,
-             undo_rate: float, skip_rate: float, spawn_rate: float, analysts: list[str] = ()) -> tuple[dict, list, list]:
+             undo_rate: float, skip_rate: float, spawn_rate: float,
+             analysts: list[str] = ()) -> tuple[dict, list, list]:
     import gevent
     from locust import HttpUser, between, constant, task
     from locust.env import Environment
@@ -224,8 +225,9 @@ def fresh_database(admin_url: str, name: str) -> str:
 def child(env: dict, function: str, **kwargs) -> dict:
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.annotation_load_db import {function}; "
             f"print('RESULT' + json.dumps({function}(**json.loads(sys.stdin.read()))))")
-    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(kwargs),  # stdin: a long run's ids overflow argv
-                         env=env, cwd=ROOT, capture_output=True, text=True)
+    # through stdin: the confirmed ids of a long run overflow a command line
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(kwargs), env=env, cwd=ROOT,
+                         capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"{function} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.split("RESULT", 1)[1])
@@ -309,8 +311,8 @@ def print_report(args, stats: dict, checks: dict) -> None:
     dashboards = f", {args.dashboards} open dashboards" if args.dashboards else ""
     prefill = f", {args.prefill} judgments made before the run" if args.prefill else ""
     print(f"\n## Annotation load: {args.users} annotators{dashboards}{prefill}, {args.duration:.0f} s, think time "
-          f"~{args.think} s, gunicorn {args.workers}x{args.threads} gthread, {ENGINES[args.engine]} ({cpu} CPUs, load avg {load:.1f} "
-          "at end)\n")
+          f"~{args.think} s, gunicorn {args.workers}x{args.threads} gthread, {ENGINES[args.engine]} ({cpu} CPUs, "
+          f"load avg {load:.1f} at end)\n")
     print("| request | requests | per s | failures | median ms | p95 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, _method in REQUESTS:

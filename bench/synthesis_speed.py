@@ -9,6 +9,13 @@ knowledge-intensive tail queries when it is absent. Batch size = queries per `ge
 converted once under ARTIFACT_ROOT (the conversion time is printed when it happens). The judge row times the
 MiniLM cross-encoder scoring `--judge-products` (query, product) pairs, what one query's union of candidates
 costs at small K; retrieval itself (BM25 / FAISS) is milliseconds and is not timed here.
+
+    python bench/synthesis_speed.py --demo-job [--var var] [--queries 60]
+
+End to end instead: a whole synthesis job (mining, model loading, rewrite -> retrieve -> judge -> write per
+chunk) with the demo's settings (4 candidates, K = 50, the data set's best-measured judge, the teacher index) on a
+copy of the database `make demo` built under `--var` (its artifacts are read in place, nothing is written to the
+demo), run in this process. Prints queries per minute for the whole job and where the time went per stage.
 """
 from __future__ import annotations
 
@@ -36,13 +43,64 @@ def tail_queries(count: int) -> list[str]:
     return [texts[i % len(texts)] for i in range(count)]
 
 
+def demo_job(var: Path, queries: int) -> None:
+    """One synthesis job end to end on a copy of the demo's database (see the module docstring)."""
+    import shutil
+    import tempfile
+
+    database = var / "db.sqlite3"
+    if not database.exists():
+        raise SystemExit(f"{database} is missing: run `make demo` first.")
+    copy = Path(tempfile.mkdtemp(prefix="synthesis-speed-")) / "db.sqlite3"
+    shutil.copy(database, copy)
+    os.environ.update({"DATABASE_URL": f"sqlite:///{copy}", "ARTIFACT_ROOT": str(var / "artifacts"),
+                       "CELERY_TASK_ALWAYS_EAGER": "true"})
+    from bench.django_env import setup_django
+
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # the copy, to this checkout's schema
+    from demo.pipeline import BASELINE, SYNTHESIS_CONFIG, TEACHER
+    from retrieval.models import RetrieverVersion
+    from synthesis.config import SynthesisConfig
+    from synthesis.services import synthesis_job_start
+
+    teacher, baseline = (RetrieverVersion.objects.get(name=name) for name in (TEACHER, BASELINE))
+    config = SynthesisConfig.model_validate({
+        **SYNTHESIS_CONFIG, "max_queries": queries, "dataset_id": teacher.dataset_id,
+        "retriever_version_id": teacher.pk, "baseline_version_id": baseline.pk})
+    print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    started = time.perf_counter()
+    job = synthesis_job_start(config=config)
+    whole = time.perf_counter() - started
+    job.refresh_from_db()
+    if job.status != "succeeded":
+        raise SystemExit(f"the job failed: {job.error}")
+    timings, judge = job.result["timings"], job.result["components"]["judge"]["name"]
+    done = job.result["queries_done"]
+    print(f"\n| queries | whole job s | queries/min (whole job) | chunks s | queries/min (chunks) | rewrite s | "
+          "retrieve s | judge s | write s | kept pairs |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    stages = timings["stages"]
+    print(f"| {done} | {whole:.1f} | {60 * done / whole:.1f} | {timings['seconds']} | {timings['queries_per_min']} | "
+          f"{stages['rewrite']} | {stages['retrieve']} | {stages['judge']} | {stages['write']} | "
+          f"{job.result['kept_pairs']} |")
+    print(f"\njudge: {judge}; {config.candidates} candidates, K = {config.retrieve_k}; load average at the end "
+          f"{os.getloadavg()[0]:.2f} (target >= 30 queries/min for the whole job)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-sizes", default="1,8,32")
     parser.add_argument("--candidates", type=int, default=4)
     parser.add_argument("--batches", type=int, default=1, help="generate calls timed per batch size")
     parser.add_argument("--judge-products", type=int, default=100)
+    parser.add_argument("--demo-job", action="store_true", help="time a whole synthesis job on the demo's data")
+    parser.add_argument("--var", type=Path, default=ROOT / "var", help="the demo's folder (with --demo-job)")
+    parser.add_argument("--queries", type=int, default=60, help="tail queries of the job (with --demo-job)")
     args = parser.parse_args()
+    if args.demo_job:
+        return demo_job(args.var, args.queries)
 
     from bench.django_env import setup_django
 

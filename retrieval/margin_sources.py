@@ -4,7 +4,8 @@ learns how much better the teacher finds one product than another, not only whic
 
 An app registers a margin source as it registers a pair source, in its AppConfig.ready():
 
-    register_margin_source("synthetic-margins", fn)  # fn(dataset, **params) -> Iterable[(query_pk, pos_pk, neg_pk, margin)]
+    # fn(dataset, **params) -> Iterable[(query_pk, positive_pk, negative_pk, margin)]
+    register_margin_source("synthetic-margins", fn)
 
 and a version asks for it in its config:
 

@@ -5,7 +5,8 @@ is judged against the ORIGINAL query (the rewrites only help find products; the 
 (original query, product)). Pairs already in the logs are dropped, items at or above the threshold are kept,
 the best `max_pairs_per_query` survive, and each is flagged *incremental* when the baseline retriever does not
 return it in its top-K for the original query. The judge's rejections (scored below the threshold), best-retrieved
-first, are kept with their scores as the query's hard negatives (soft labels train on them). Plain functions over callables, so each step is testable alone.
+first, are kept with their scores as the query's hard negatives (soft labels train on them). Plain functions over
+callables, so each step is testable alone.
 """
 from __future__ import annotations
 

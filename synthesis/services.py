@@ -9,6 +9,7 @@ at the next chunk. The config is `config.SynthesisConfig` (validated by the form
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ from .pipeline import (
 )
 from .rewriter.backends import Rewriter, load_rewriter
 from .selectors import synthesis_counts, synthesis_statistics
+from .timing import StageClock
 
 logger = logging.getLogger(__name__)
 
@@ -185,14 +187,17 @@ def ensure_mined_queries(*, job: Job, config: SynthesisConfig) -> int:
 
 
 def synthesize_chunk(*, chunk: Sequence[MinedQuery], components: SynthesisComponents,
-                     config: SynthesisConfig) -> list[QueryCuration]:
-    """Rewrite a chunk of queries in batches and run the curation pipeline on each."""
+                     config: SynthesisConfig, clock: StageClock | None = None) -> list[QueryCuration]:
+    """Rewrite a chunk of queries in batches and run the curation pipeline on each (`clock`: time per stage)."""
+    clock = clock or StageClock()
     texts = [m.query.text for m in chunk]
-    rewrites = components.rewriter.rewrite(texts, config.candidates)
-    baseline = components.baseline_retrieve_many(texts, config.baseline_k)
+    rewrites = clock.timed("rewrite", components.rewriter.rewrite)(texts, config.candidates)
+    baseline = clock.timed("retrieve", components.baseline_retrieve_many)(texts, config.baseline_k)
     logged = logged_products([m.query_id for m in chunk])
+    retrieve_many = clock.timed("retrieve", components.retrieve_many)
+    judge_products = clock.timed("judge", components.judge_products)
     return [curate_query(query_pk=m.query_id, query_text=text, rewrites=query_rewrites,
-                         retrieve_many=components.retrieve_many, judge_products=components.judge_products,
+                         retrieve_many=retrieve_many, judge_products=judge_products,
                          baseline_top=baseline_top, logged=logged[m.query_id], settings=config.curation)
             for m, text, query_rewrites, baseline_top in zip(chunk, texts, rewrites, baseline)]
 
@@ -234,11 +239,20 @@ def synthesis_work(ctx: JobContext) -> dict:
     pending = list(MinedQuery.objects.filter(job=job, done_at__isnull=True).select_related("query")
                    .order_by("position"))
     ctx.progress(total - len(pending), **synthesis_counts(job=job))
+    clock, started = StageClock(), time.perf_counter()
     for start in range(0, len(pending), config.chunk_size):
         chunk = pending[start:start + config.chunk_size]
-        curations = synthesize_chunk(chunk=chunk, components=components, config=config)
-        write_chunk(job=job, curations=curations)
+        curations = synthesize_chunk(chunk=chunk, components=components, config=config, clock=clock)
+        with clock.stage("write"):
+            write_chunk(job=job, curations=curations)
+        spent = clock.end_chunk()
+        ctx.log(f"chunk of {len(chunk)} quer{'y' if len(chunk) == 1 else 'ies'} in {sum(spent.values()):.1f} s: "
+                f"{clock.describe(spent)}")
         counts = synthesis_counts(job=job)
         ctx.progress(counts["queries_done"], **counts)
-    return {**synthesis_statistics(job=job), "components": components.describe}
+    seconds = time.perf_counter() - started
+    timings = {"queries": len(pending), "seconds": round(seconds, 1),
+               "queries_per_min": round(60 * len(pending) / seconds, 1) if seconds and pending else None,
+               "stages": {name: round(value, 1) for name, value in clock.total.items()}}
+    return {**synthesis_statistics(job=job), "components": components.describe, "timings": timings}
 

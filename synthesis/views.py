@@ -62,7 +62,8 @@ def synthesis_job_results(request, pk: int):
 
 def _job_context(job: Job) -> dict:
     if job.status == Job.Status.SUCCEEDED:
-        return {"stats": synthesis_statistics(job=job), "sample": synthesis_sample(job=job)}
+        return {"stats": synthesis_statistics(job=job), "sample": synthesis_sample(job=job),
+                "timings": (job.result or {}).get("timings")}
     return {"stats": synthesis_counts(job=job), "sample": None}
 
 

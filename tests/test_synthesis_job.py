@@ -1,5 +1,7 @@
 """The synthesis job end to end on fake models: rows, counts, resume without duplicates, cancel, pair source,
 judge training, and the treatment build wiring."""
+import re
+
 import pytest
 
 from core.configs import validate_config
@@ -85,6 +87,11 @@ def test_job_writes_pairs_with_provenance_and_counts(world, monkeypatch, admin_u
     assert job.counts["kept_pairs"] == 8 and job.counts["queries_done"] == 3
     assert job.counts["incremental_share"] == round(6 / 8, 3)
     assert job.result["query_coverage"] == 1.0 and job.result["found_only_by_rewrites"] == 6
+    timings = job.result["timings"]  # where the time went, per stage, in the result and per chunk in the log
+    assert timings["queries"] == 3 and set(timings["stages"]) == {"rewrite", "retrieve", "judge", "write"}
+    assert timings["seconds"] >= sum(timings["stages"].values()) - 0.2 and timings["queries_per_min"] > 0
+    assert re.search(r"chunk of 1 query in [\d.]+ s: rewrite [\d.]+ s, retrieve [\d.]+ s, judge [\d.]+ s, "
+                     r"write [\d.]+ s", job.log_tail)
 
 
 def test_a_crashed_job_resumes_where_it_stopped_without_duplicates(world, monkeypatch, admin_user):
