@@ -282,11 +282,11 @@ def ablation_results(*, dataset, args, runs: list[dict], retriever, build_and_ev
     register_pair_source("bench", bench_pair_source)
     per_seed: dict[str, list] = defaultdict(list)
     results = []
+    first = list(dict.fromkeys([*args.ablations, *args.seed_ablations]))
     for index, run in enumerate(runs):
         treatment = run["treatment"]
         synthetic = next(s for s in treatment.hyperparams["extra_sources"] if s["name"] == "synthetic")
         mixing = {key: synthetic[key] for key in ("ratio", "per_pair") if synthetic.get(key) is not None}
-        first = list(dict.fromkeys([*args.ablations, *args.seed_ablations]))
         for name in first if index == 0 else args.seed_ablations:
             label = f"ablation-{name}" + (f"-s{run['seed']}" if index else "")
             if name == "soft-labels":

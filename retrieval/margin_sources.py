@@ -50,9 +50,6 @@ class MarginSet:
     def __len__(self) -> int:
         return len(self.margins)
 
-    def product_pks(self) -> set[int]:
-        return set(self.positive_pks) | set(self.negative_pks)
-
 
 def collect_triples(*, dataset, name: str, params: dict | None = None) -> list[tuple[int, int, int, float]]:
     """Run one margin source; every triple must lie in `dataset` (duplicates keep their first margin)."""
