@@ -152,16 +152,32 @@ def load_synthesis_components(config: SynthesisConfig) -> SynthesisComponents:
     fields = judge_version.hyperparams.get("fields") if judge_version else None
     retriever = RetrieverVersion.objects.get(pk=config.retriever_version_id)
     baseline = RetrieverVersion.objects.get(pk=config.baseline_version_id)
-    from_index = index_backed_judge(judge, judge_version=judge_version, retriever_version=retriever) \
-        if judge_version else None
+    from_index, index_version = judge_from_an_index(judge, judge_version=judge_version, retriever=retriever)
     describe = {"rewriter": rewriter.describe(), "judge": judge.describe(), "retriever": retriever.name,
                 "baseline": baseline.name}
     if from_index is not None:
-        describe["judge"]["product_embeddings_from"] = retriever.name
+        describe["judge"]["product_embeddings_from"] = index_version.name
     return SynthesisComponents(
         rewriter=rewriter, retrieve_many=version_retrieve_many(retriever),
         baseline_retrieve_many=version_retrieve_many(baseline),
         judge_products=from_index or product_judge(judge, fields=fields), describe=describe)
+
+
+def judge_from_an_index(judge, *, judge_version: JudgeVersion | None, retriever):
+    """A bi-encoder judge that reads its product embeddings from a zero-shot index of its own encoder: the job's
+    retriever when it is one, else the data set's newest ready zero-shot dense version that matches (same encoder,
+    product fields and length). Returns (judge_products, that version), or (None, None): encode products anew."""
+    from retrieval.models import RetrieverVersion
+
+    if judge_version is None:
+        return None, None
+    others = RetrieverVersion.objects.filter(dataset_id=retriever.dataset_id, kind="dense", status="ready",
+                                             hyperparams__train=False).exclude(pk=retriever.pk).order_by("-pk")
+    for version in [retriever, *others]:
+        from_index = index_backed_judge(judge, judge_version=judge_version, retriever_version=version)
+        if from_index is not None:
+            return from_index, version
+    return None, None
 
 
 def ensure_mined_queries(*, job: Job, config: SynthesisConfig) -> int:

@@ -115,6 +115,16 @@ def test_the_index_backed_teacher_gives_the_bi_encoder_judges_own_scores(world, 
     assert index_backed_judge(load_judge(judge_version=other_length), judge_version=other_length,
                               retriever_version=teacher_index) is None  # different product text: encode anew
 
+    # A job whose retriever is another version still reads the judge's embeddings from the matching index.
+    from synthesis.services import judge_from_an_index
+
+    other = version_build(dataset=dataset, name="other-index", kind="dense", base_model=base,
+                          config={"train": False, "max_seq_length": 32}, inline=True)
+    found, version = judge_from_an_index(loaded, judge_version=teacher, retriever=other)
+    assert version == teacher_index and found("fishing gift for dad", pks) == pytest.approx(encoded, abs=1e-5)
+    assert judge_from_an_index(load_judge(judge_version=other_length), judge_version=other_length,
+                               retriever=other) == (None, None)
+
 
 @pytest.mark.parametrize("index_type", ["flat", "ivf", "hnsw"])
 def test_an_index_gives_back_the_vectors_it_was_built_from(tmp_path, index_type):
