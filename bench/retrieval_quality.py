@@ -78,6 +78,7 @@ def build_and_evaluate(*, dataset, label: str, kind: str, config: dict, seed: in
     name = f"bench-{slugify(label)}"
     version = RetrieverVersion.objects.filter(name=name, status=RetrieverVersion.Status.READY).first()
     if version is None:  # not built by an earlier run in the same --workdir
+        RetrieverVersion.objects.filter(name=name).delete()  # an interrupted earlier build
         version = version_build(dataset=dataset, name=name, kind=kind, config=config, seed=seed, inline=True)
     return evaluate_built(version, label=label, started=started)
 
