@@ -110,18 +110,12 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict, syn
         stages.setdefault(f"seed {seed} synthesis", stages.get(f"seed {synthesis_seed} synthesis"))
     if job.status != "succeeded":
         raise SystemExit(f"synthesis failed: {job.error}")
-    from retrieval.models import RetrieverVersion
-
-    treatment = RetrieverVersion.objects.filter(name=f"bench-treatment-s{seed}", status="ready").first()
-    if treatment is None:
-        RetrieverVersion.objects.filter(name=f"bench-treatment-s{seed}").delete()  # an interrupted earlier build
+    def build(name):
         say(f"seed {seed}: treatment ...")
-        treatment = timed(stages, f"seed {seed} treatment", lambda: treatment_version_start(
-            job=job, base_version=baseline, name=f"bench-treatment-s{seed}", per_pair=args.per_pair,
-            ratio=args.ratio))
-    treatment.refresh_from_db()
-    if treatment.status != "ready":
-        raise SystemExit(f"treatment failed: {treatment.error}")
+        return timed(stages, f"seed {seed} treatment", lambda: treatment_version_start(
+            job=job, base_version=baseline, name=name, per_pair=args.per_pair, ratio=args.ratio))
+
+    treatment = ready_or_built(f"bench-treatment-s{seed}", build)
     baseline_per_query, query_rows, _ = version_per_query(version=baseline)
     treatment_per_query, _, _ = version_per_query(version=treatment)
     statistics = synthesis_statistics(job=job)
@@ -308,24 +302,37 @@ def ablation_results(*, dataset, args, runs: list[dict], retriever, build_and_ev
     return results, dict(per_seed)
 
 
+def ready_or_built(name: str, build):
+    """The ready version `name` of an earlier run in this --workdir, or `build(name)` after dropping an interrupted
+    attempt; fails loudly when the build does not end ready."""
+    from retrieval.models import RetrieverVersion
+
+    version = RetrieverVersion.objects.filter(name=name, status="ready").first()
+    if version is None:
+        RetrieverVersion.objects.filter(name=name).delete()  # an interrupted earlier build
+        version = build(name)
+    version.refresh_from_db()
+    if version.status != "ready":
+        raise SystemExit(f"{name} failed: {version.error}")
+    return version
+
+
 def soft_label_treatment(*, label: str, run: dict, per_pair: float | None) -> dict:
-    """The app's soft-label treatment (`treatment_version_start(labels="soft")`) of this seed's job and baseline."""
+    """The app's soft-label treatment (`treatment_version_start(labels="soft")`) of this seed's job and baseline,
+    as a row of the systems table."""
     from django.utils.text import slugify
 
-    from retrieval.models import RetrieverVersion
     from synthesis.treatment import treatment_version_start
 
     from bench.retrieval_quality import evaluate_built
 
-    name = f"bench-{slugify(label)}"
-    started = time.perf_counter()
-    version = RetrieverVersion.objects.filter(name=name, status="ready").first()
-    if version is None:
-        RetrieverVersion.objects.filter(name=name).delete()  # an interrupted earlier build
+    def build(name):
         say(f"building {label} (soft labels) ...")
-        version = treatment_version_start(job=run["job"], base_version=run["baseline"], name=name, labels="soft",
-                                          per_pair=per_pair)
-    return evaluate_built(version, label=label, started=started)
+        return treatment_version_start(job=run["job"], base_version=run["baseline"], name=name, labels="soft",
+                                       per_pair=per_pair)
+
+    started = time.perf_counter()
+    return evaluate_built(ready_or_built(f"bench-{slugify(label)}", build), label=label, started=started)
 
 
 def ablation_comparisons(*, runs: list[dict], per_seed: dict, segments: dict) -> dict:
