@@ -171,7 +171,8 @@ def main() -> None:
         from retrieval.versions import version_build
         from sbsapp.auto.agreement import campaign_agreement, compare_with_humans
         from sbsapp.auto.sbs import RelevanceDCGJudge, auto_sbs_start, judge_campaign
-        from sbsapp.campaigns import campaign_create, campaign_generate_items, sample_query_ids
+        from sbsapp.campaigns import campaign_create, sample_query_ids
+        from sbsapp.generation import campaign_generate_items
         from sbsapp.auto.closed_loop import MarkWeighting, closed_loop_start
         from sbsapp.judging import judgment_submit
         from sbsapp.metrics import sign

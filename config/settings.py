@@ -210,6 +210,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=20.0)
 JOBS_STALE_AFTER_SECONDS = env.float("JOBS_STALE_AFTER_SECONDS", default=120.0)
 JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=30.0)
+# Sharded steps (jobs.shards): helper tasks a parent job sends so that other workers run its shards beside it, how
+# often a failing shard is tried, and the shard sizes of catalogue encoding (products) and synthesis (queries).
+JOBS_SHARD_HELPERS = env.int("JOBS_SHARD_HELPERS", default=8)
+JOBS_SHARD_ATTEMPTS = env.int("JOBS_SHARD_ATTEMPTS", default=3)
+ENCODE_SHARD_PRODUCTS = env.int("ENCODE_SHARD_PRODUCTS", default=2000)
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 # Heavy model work (training, encoding, synthesis) goes to its own queue so GPU workers can take it.
 

@@ -205,7 +205,8 @@ def ensure_evaluated(version, user, out, poll) -> None:
 
 
 def ensure_campaign(baseline, treatment, user, out, poll):
-    from sbsapp.campaigns import campaign_create, campaign_start_generation
+    from sbsapp.campaigns import campaign_create
+    from sbsapp.generation import campaign_start_generation
     from sbsapp.models import Campaign
 
     campaign = Campaign.objects.filter(name=CAMPAIGN).first()

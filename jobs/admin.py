@@ -1,8 +1,22 @@
 """Admin for jobs: read-only rows with cancel, retry and mark-failed actions."""
 from django.contrib import admin, messages
 
-from .models import Job
+from .models import Job, JobShard
 from .services import BrokerUnavailable, NotStuck, job_cancel, job_mark_failed, job_retry_many
+
+
+class JobShardInline(admin.TabularInline):
+    """The chunks of a sharded job: which worker ran each, how often, and the last error."""
+
+    model = JobShard
+    fields = ("step", "index", "status", "attempts", "worker", "done", "total", "started_at", "finished_at", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Job)
@@ -10,6 +24,7 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "status", "stage", "done", "total", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
     readonly_fields = [f.name for f in Job._meta.fields]
+    inlines = [JobShardInline]
     actions = ["cancel_jobs", "retry_jobs", "mark_jobs_failed"]
 
     def has_add_permission(self, request):

@@ -6,4 +6,5 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from . import ping, sweep  # noqa: F401  (the "ping" job kind; the stale-job sweep's Celery task)
+        # the "ping" job kind; the Celery tasks of the stale-job sweep and of shard helpers
+        from . import ping, shards, sweep  # noqa: F401

@@ -34,14 +34,15 @@ def stale_cutoff():
 
 
 class Heartbeat:
-    """Touches `heartbeat_at` of one attempt of a running job every `interval` seconds until `stop()`.
+    """Touches `heartbeat_at` of one attempt of a running job (or of a job's shard, `model=JobShard`) every
+    `interval` seconds until `stop()`.
 
     Only this attempt's row is touched (`status` running, `attempts` unchanged), so a worker that lost its job
     to another never keeps it looking alive. Inside an outer transaction (tests) the row is invisible to the
     thread's own connection, so no thread is started."""
 
-    def __init__(self, job_id: int, attempt: int, interval: float | None = None):
-        self.job_id, self.attempt = job_id, attempt
+    def __init__(self, job_id: int, attempt: int, interval: float | None = None, model=Job):
+        self.job_id, self.attempt, self.model = job_id, attempt, model
         self.interval = heartbeat_every() if interval is None else interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -65,7 +66,7 @@ class Heartbeat:
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, attempts=self.attempt).update(
+                    self.model.objects.filter(pk=self.job_id, status="running", attempts=self.attempt).update(
                         heartbeat_at=timezone.now())
                 except Exception:  # a database hiccup: the next beat tries again
                     logger.exception("job %s: heartbeat failed", self.job_id)

@@ -66,3 +66,37 @@ class Job(models.Model):
     def count_pairs(self) -> list[tuple[str, object]]:
         """`counts` as pairs: a template cannot loop over `counts.items` when a count is named "items"."""
         return list(self.counts.items())
+
+
+class JobShard(models.Model):
+    """One chunk of a sharded step of a job (`jobs.shards`): any worker may claim and run it, its parent job waits
+    for all of them and sums their progress. A shard that failed, or whose worker died (stale heartbeat), is run
+    again alone."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="shards")
+    step = models.CharField(max_length=64)
+    index = models.PositiveIntegerField()
+    spec = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "step", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "step", "index"], name="jobs_shard_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.step} shard {self.index} of job #{self.job_id} ({self.status})"

@@ -59,7 +59,7 @@ def job_release(*kinds: str):
 
 def _task_body(kind_name: str, task_name: str) -> Callable[[int], None]:
     def run(job_id: int) -> None:
-        run_job(job_id, KINDS[kind_name].work)
+        run_job(job_id, KINDS[kind_name].work, in_worker=True)
 
     run.__name__ = run.__qualname__ = task_name.replace(".", "_")
     run.__module__ = __name__

@@ -24,10 +24,12 @@ class JobCancelled(Exception):
 
 
 class JobContext:
-    """What a running task uses to report: progress, counts, log lines, cancellation."""
+    """What a running task uses to report: progress, counts, log lines, cancellation. `in_worker`: the work runs in
+    a Celery worker (not inline in a command or benchmark), so it may send its shards to other workers."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, *, in_worker: bool = False):
         self.job = job
+        self.in_worker = in_worker
 
     @property
     def config(self) -> dict:
@@ -62,7 +64,7 @@ class JobContext:
         return lambda done, total: self.progress(done, total)
 
 
-def run_job(job_id: int, work: Callable[[JobContext], dict | None]) -> None:
+def run_job(job_id: int, work: Callable[[JobContext], dict | None], *, in_worker: bool = False) -> None:
     """Run `work` for a Job row: claim it, keep its heartbeat while `work` runs, record success, failure or
     cancellation.
 
@@ -82,7 +84,7 @@ def run_job(job_id: int, work: Callable[[JobContext], dict | None]) -> None:
         logger.warning("job %s is %s%s; this delivery does not run it", job_id, job.status,
                        " in another worker" if job.status == Job.Status.RUNNING else "")
         return
-    ctx = JobContext(job)
+    ctx = JobContext(job, in_worker=in_worker)
     if job.attempts > 1:
         ctx.log(f"resuming (attempt {job.attempts})")
     mine = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, attempts=job.attempts)  # unless ended meanwhile

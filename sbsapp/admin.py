@@ -1,7 +1,8 @@
 """Admin for SBS campaigns, items, judgments and reviewers' adjudications."""
 from django.contrib import admin, messages
 
-from .campaigns import CampaignError, campaign_close, campaign_start_generation
+from .campaigns import CampaignError, campaign_close
+from .generation import campaign_start_generation
 from jobs.services import BrokerUnavailable
 from .models import Adjudication, Campaign, Item, Judgment
 

@@ -6,5 +6,5 @@ class SbsAppConfig(AppConfig):
     verbose_name = "SBS evaluation"
 
     def ready(self) -> None:
-        from . import campaigns  # noqa: F401  (job kinds)
+        from . import generation  # noqa: F401  (job kind: sbs_generate)
         from .auto import closed_loop, sbs  # noqa: F401

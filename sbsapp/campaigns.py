@@ -1,7 +1,6 @@
-"""Campaign services: create a campaign, sample its queries, freeze both result lists, open, close, set gold.
+"""Campaign services: create a campaign, sample its queries, build frozen items, open, close, set gold.
 
-Generation runs as a Job (`generate_campaign_work`): it is idempotent and resumable, because items are keyed by
-(campaign, query) and a re-run only retrieves the queries that have no item yet.
+Generation (freezing both result lists as a sharded job) is in `generation`.
 """
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import random
 import secrets
 from collections import defaultdict
 from decimal import Decimal
-from typing import Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,14 +16,10 @@ from django.utils import timezone
 from retrieval.models import Product, Query, RetrieverVersion
 
 from core.configs import ConfigInvalid, validate_config
-from jobs.registry import job_kind, job_release
-from jobs.services import BrokerUnavailable, JobContext, job_start, lock_row
-from jobs.models import Job
 from . import selectors
 from .configs import CampaignConfig, PlanRequest
 from .models import Campaign, Item
 
-GENERATION_CHUNK = 25
 DESCRIPTION_CHARS = 2000
 
 
@@ -94,111 +88,6 @@ def plan_for(config: CampaignConfig | PlanRequest, *, dataset_id: int) -> dict:
                                    power=config.plan_power, judgments_per_item=config.judgments_per_item,
                                    control_share=config.control_share)
 
-
-def campaign_start_generation(*, campaign: Campaign, user=None) -> Job:
-    """Start (or resume) freezing the result lists as a background job; the campaign becomes `generating`."""
-    for system in (campaign.system_a, campaign.system_b):
-        if system.status != RetrieverVersion.Status.READY:
-            raise CampaignError(f"Retriever version {system} is {system.status}, not ready; build it first.")
-    previous = campaign.status
-
-    def claim() -> None:  # in the job's transaction: of simultaneous clicks one generates, the others are refused
-        locked = lock_row(Campaign.objects.filter(pk=campaign.pk))
-        if locked.generation_job_id and Job.objects.filter(pk=locked.generation_job_id, status__in=Job.ACTIVE).exists():
-            raise CampaignError("Generation is already running for this campaign.")
-        if locked.status not in (Campaign.Status.DRAFT, Campaign.Status.GENERATING):
-            raise CampaignError(f"A {locked.get_status_display().lower()} campaign cannot be generated again.")
-        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.GENERATING)
-
-    try:
-        job = job_start(kind="sbs_generate", config={"campaign_id": campaign.pk}, user=user, claim=claim,
-                        on_created=lambda job: Campaign.objects.filter(pk=campaign.pk).update(generation_job=job))
-    except BrokerUnavailable:  # the job row is gone: leave the campaign as it was
-        Campaign.objects.filter(pk=campaign.pk, generation_job__isnull=True).update(status=previous)
-        raise
-    campaign.refresh_from_db()
-    return job
-
-
-@job_release("sbs_generate")
-def campaign_release_generation(job: Job) -> None:
-    """A generation cancelled, or ended from outside its work (its worker died, an admin marked it failed): the
-    campaign goes back from `generating` to `draft`; Generate resumes from the items already frozen."""
-    Campaign.objects.filter(generation_job=job, status=Campaign.Status.GENERATING).update(status=Campaign.Status.DRAFT)
-
-
-@job_kind("sbs_generate", queue="ml", title="Generate an SBS campaign",
-          legacy_task_names=("sbsapp.tasks.ml_generate_campaign",))
-def generate_campaign_work(ctx: JobContext) -> dict:
-    campaign = Campaign.objects.select_related("system_a", "system_b").get(pk=ctx.config["campaign_id"])
-    return campaign_generate_items(campaign=campaign, on_progress=ctx.progress, log=ctx.log, stage=ctx.stage)
-
-
-def campaign_generate_items(
-    *,
-    campaign: Campaign,
-    on_progress: Callable[..., None] | None = None,
-    log: Callable[[str], None] | None = None,
-    stage: Callable[[str, int], None] | None = None,
-) -> dict:
-    """Sample the queries and freeze both top-K lists for each one that has no item yet, then open the campaign."""
-    from retrieval import search  # the retrieval engine loads models lazily
-
-    query_ids = sample_query_ids(
-        dataset_id=campaign.system_a.dataset_id,
-        segments=campaign.segments,
-        query_types=campaign.query_types,
-        size=campaign.sample_size,
-        seed=campaign.seed,
-        allocation=campaign.allocation,
-    )
-    controls = control_query_ids(query_ids=query_ids, share=campaign.control_share, seed=campaign.seed)
-    done = set(Item.objects.filter(campaign=campaign).values_list("query_id", flat=True))
-    todo = [pk for pk in query_ids if pk not in done]
-    if stage:
-        stage("freezing result lists", len(query_ids))
-    if log:
-        log(f"{len(query_ids)} queries sampled, {len(controls)} A-vs-A controls, {len(done)} already frozen")
-    created = excluded = 0
-    for start in range(0, len(todo), GENERATION_CHUNK):
-        chunk = list(Query.objects.filter(pk__in=todo[start:start + GENERATION_CHUNK]).order_by("pk"))
-        texts = [query.text for query in chunk]
-        # One batch per system and chunk: a dense version encodes the chunk's queries together.
-        hits_a = search.retrieve_many(campaign.system_a, texts, campaign.k)
-        hits_b = search.retrieve_many(campaign.system_b, texts, campaign.k)
-        hits = {query.pk: (a, b) for query, a, b in zip(chunk, hits_a, hits_b)}
-        products = Product.objects.in_bulk(
-            {hit.product_id for pair in hits.values() for hits_of_system in pair for hit in hits_of_system}
-        )
-        items = [
-            build_item(campaign=campaign, query=query, hits_a=hits[query.pk][0], hits_b=hits[query.pk][1],
-                       products=products, as_control=query.pk in controls)
-            for query in chunk
-        ]
-        # ignore_conflicts: a resumed run racing an older worker never duplicates an item.
-        Item.objects.bulk_create(items, ignore_conflicts=True)
-        created += len(items)
-        excluded += sum(item.short_lists for item in items)
-        if on_progress:
-            on_progress(len(done) + min(start + GENERATION_CHUNK, len(todo)), len(query_ids), frozen=created,
-                        excluded_short_lists=excluded)
-    Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.GENERATING).update(status=Campaign.Status.ACTIVE)
-    totals = campaign_item_counts(campaign=campaign)
-    if log:
-        log(f"campaign open: {totals}")
-    return totals
-
-
-def campaign_item_counts(*, campaign: Campaign) -> dict:
-    items = Item.objects.filter(campaign=campaign)
-    return {
-        "items": items.count(),
-        "regular": items.filter(kind=Item.Kind.REGULAR, is_active=True).count(),
-        "aa_controls": items.filter(kind=Item.Kind.AA).count(),
-        "gold": items.filter(kind=Item.Kind.GOLD).count(),
-        "identical_hidden": items.filter(identical=True, is_active=False, short_lists=False).count(),
-        "excluded_short_lists": items.filter(short_lists=True).count(),
-    }
 
 
 def sample_query_ids(*, dataset_id: int, segments: list[str], query_types: list[str], size: int,

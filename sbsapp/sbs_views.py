@@ -21,7 +21,8 @@ from retrieval.models import Query
 from . import assignment, charts, selectors
 from .dashboard_cache import dashboard_metrics
 from .campaigns import (CampaignError, campaign_close, campaign_create, campaign_reopen,
-                        campaign_start_generation, item_set_gold)
+                        item_set_gold)
+from .generation import campaign_start_generation
 from .forms import CampaignForm, GoldForm, JudgeForm, SkipForm
 from jobs.services import BrokerUnavailable
 from .judging import (UNDO_WINDOW, AlreadyJudged, ItemAlreadyFull, JudgingError, NotOpen, NotServed,

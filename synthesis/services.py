@@ -18,9 +18,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.configs import validate_config
-from jobs.models import Job
+from jobs.models import Job, JobShard
 from jobs.registry import job_kind
 from jobs.services import JobContext, job_start
+from jobs.shards import run_shards, shard_step
 
 from .config import SynthesisConfig
 from .judging.judges import (
@@ -48,7 +49,7 @@ from .pipeline import (
 )
 from .rewriter.backends import Rewriter, load_rewriter
 from .selectors import synthesis_counts, synthesis_statistics
-from .timing import StageClock
+from .timing import STAGES, StageClock
 
 logger = logging.getLogger(__name__)
 
@@ -236,10 +237,46 @@ def write_chunk(*, job: Job, curations: Sequence[QueryCuration]) -> None:
                 done_at=now)
 
 
+STEP = "synthesis_chunks"
+_components: dict = {}  # this process's models for the synthesis job whose shards it ran last: {job_pk: ...}
+
+
+def job_components(job_pk: int, config: SynthesisConfig) -> SynthesisComponents:
+    """The models of a job, loaded once per process for all the shards of that job it runs."""
+    if job_pk not in _components:
+        _components.clear()
+        _components[job_pk] = load_synthesis_components(config)
+    return _components[job_pk]
+
+
+def forget_components() -> None:
+    _components.clear()
+
+
+@shard_step(STEP, release=forget_components)
+def synthesis_shard(shard: JobShard, report) -> dict:
+    """One chunk of a synthesis job (its queries by mining position), in any worker: the chunk's not-done queries
+    are rewritten (the rewriter is seeded per chunk, so the same chunk gives the same rewrites wherever it runs),
+    retrieved, judged and written in one transaction."""
+    job = Job.objects.get(pk=shard.job_id)
+    config = validate_config(SynthesisConfig, job.config)
+    first, stop = shard.spec["positions"]
+    chunk = list(MinedQuery.objects.filter(job=job, done_at__isnull=True, position__gte=first, position__lt=stop)
+                 .select_related("query").order_by("position"))
+    if not chunk:
+        return {"queries": 0, "stages": {}}
+    clock, components = StageClock(), job_components(job.pk, config)
+    curations = synthesize_chunk(chunk=chunk, components=components, config=config, clock=clock)
+    with clock.stage("write"):
+        write_chunk(job=job, curations=curations)
+    return {"queries": len(chunk), "stages": clock.end_chunk(), "components": components.describe}
+
+
 @job_kind("synthesis", queue="ml", title="Synthesise training pairs",
           legacy_task_names=("synthesis.tasks.ml_synthesize",))
 def synthesis_work(ctx: JobContext) -> dict:
-    """The synthesis job: mine, then rewrite -> retrieve -> judge -> curate chunk by chunk, resumably."""
+    """The synthesis job: mine, then rewrite -> retrieve -> judge -> curate chunk by chunk (shards that any `ml`
+    worker may run, `jobs.shards`), resumably."""
     config = validate_config(SynthesisConfig, ctx.config)
     job = ctx.job
     ctx.stage("mining")
@@ -248,27 +285,20 @@ def synthesis_work(ctx: JobContext) -> dict:
             + (f" ({config.holdout_share:.0%} of the long-tail queries held out)" if config.holdout_share else ""))
     if total == 0:
         return {**synthesis_statistics(job=job), "note": "no query matched the mining criteria"}
-    ctx.stage("loading models")
-    components = load_synthesis_components(config)
-    ctx.log(f"models: {components.describe}")
-    ctx.stage("synthesis", total=total)
-    pending = list(MinedQuery.objects.filter(job=job, done_at__isnull=True).select_related("query")
-                   .order_by("position"))
-    ctx.progress(total - len(pending), **synthesis_counts(job=job))
-    clock, started = StageClock(), time.perf_counter()
-    for start in range(0, len(pending), config.chunk_size):
-        chunk = pending[start:start + config.chunk_size]
-        curations = synthesize_chunk(chunk=chunk, components=components, config=config, clock=clock)
-        with clock.stage("write"):
-            write_chunk(job=job, curations=curations)
-        spent = clock.end_chunk()
-        ctx.log(f"chunk of {len(chunk)} quer{'y' if len(chunk) == 1 else 'ies'} in {sum(spent.values()):.1f} s: "
-                f"{clock.describe(spent)}")
-        counts = synthesis_counts(job=job)
-        ctx.progress(counts["queries_done"], **counts)
+    pending = MinedQuery.objects.filter(job=job, done_at__isnull=True).count()
+    ranges = [(start, min(start + config.chunk_size, total)) for start in range(0, total, config.chunk_size)]
+    started = time.perf_counter()
+    results = run_shards(
+        ctx, step=STEP, specs=[{"positions": [start, stop]} for start, stop in ranges],
+        totals=[stop - start for start, stop in ranges], stage="synthesis",
+        describe=lambda result: (f"{result['queries']} quer{'y' if result['queries'] == 1 else 'ies'}, "
+                                 f"{StageClock.describe(result['stages'])}" if result["queries"] else "nothing left"),
+        counts=lambda: synthesis_counts(job=job))
     seconds = time.perf_counter() - started
-    timings = {"queries": len(pending), "seconds": round(seconds, 1),
-               "queries_per_min": round(60 * len(pending) / seconds, 1) if seconds and pending else None,
-               "stages": {name: round(value, 1) for name, value in clock.total.items()}}
-    return {**synthesis_statistics(job=job), "components": components.describe, "timings": timings}
+    stages = {name: round(sum(r["stages"].get(name, 0.0) for r in results), 1) for name in STAGES}
+    timings = {"queries": pending, "seconds": round(seconds, 1),
+               "queries_per_min": round(60 * pending / seconds, 1) if seconds and pending else None,
+               "stages": stages, "workers": len({shard.worker for shard in job.shards.filter(step=STEP)})}
+    components = next((result["components"] for result in results if result.get("components")), {})
+    return {**synthesis_statistics(job=job), "components": components, "timings": timings}
 

@@ -219,3 +219,15 @@ def tail_world(tail_queries: int):
     baseline = version_build(dataset=dataset, name="base-bm25", kind="bm25", inline=True)
     assert strong.status == baseline.status == "ready"
     return dataset, strong, baseline
+
+
+def llm_synthesis_config(*, settings, server, dataset, strong, baseline):
+    """A synthesis config whose rewriter and judge are the local chat `server` (the `openai` rewriter, the LLM
+    judge), with `settings` pointed at it; returns (config, the environment a worker needs to reach it)."""
+    from synthesis.config import SynthesisConfig
+
+    settings.OPENAI_BASE_URL, settings.OPENAI_MODEL = server.base_url, "local-test"
+    config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=strong.pk, baseline_version_id=baseline.pk,
+                             judge_backend="llm", rewriter_backend="openai", candidates=2, retrieve_k=4,
+                             baseline_k=2, chunk_size=2)
+    return config, {"OPENAI_BASE_URL": server.base_url, "OPENAI_MODEL": "local-test"}

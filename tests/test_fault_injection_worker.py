@@ -13,7 +13,8 @@ from django.db.models import Count
 from jobs.models import Job
 from retrieval.models import RetrieverVersion
 from retrieval.versions import version_create, version_start_build
-from sbsapp.campaigns import campaign_create, campaign_start_generation
+from sbsapp.campaigns import campaign_create
+from sbsapp.generation import campaign_start_generation
 from sbsapp.models import Campaign, Item
 from synthesis.judging.training import judge_version_start
 from synthesis.models import JudgeVersion

@@ -4,8 +4,8 @@ from collections import Counter
 import pytest
 
 from retrieval.models import Product, Query
-from sbsapp.campaigns import (CampaignError, campaign_close, campaign_create, campaign_start_generation,
-                              item_set_gold, sample_query_ids)
+from sbsapp.campaigns import CampaignError, campaign_close, campaign_create, item_set_gold, sample_query_ids
+from sbsapp.generation import campaign_start_generation
 from jobs.models import Job
 from sbsapp.models import Campaign, Item
 from tests.sbs_factories import install_fake_retrieval, make_campaign, make_dataset, make_item, make_version

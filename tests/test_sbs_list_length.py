@@ -9,7 +9,8 @@ import pytest
 from core.roles import ANNOTATOR
 from retrieval.models import Product, Query
 from sbsapp import assignment
-from sbsapp.campaigns import campaign_create, campaign_start_generation
+from sbsapp.campaigns import campaign_create
+from sbsapp.generation import campaign_start_generation
 from sbsapp.models import Campaign, Item
 from sbsapp.selectors import campaign_progress
 from tests.conftest import make_user

@@ -13,7 +13,8 @@ from django.db import connection
 from jobs import services as jobs
 from jobs.models import Job
 from retrieval.versions import VersionBusy, version_create, version_start_build
-from sbsapp.campaigns import CampaignError, campaign_start_generation
+from sbsapp.campaigns import CampaignError
+from sbsapp.generation import campaign_start_generation
 from sbsapp.models import Campaign
 
 from .retrieval_factories import make_dataset

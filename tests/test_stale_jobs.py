@@ -15,7 +15,7 @@ from jobs.models import Job
 from jobs.runner import run_job
 from retrieval.models import RetrieverVersion
 from retrieval.versions import VersionBusy, version_create, version_start_build
-from sbsapp.campaigns import campaign_start_generation
+from sbsapp.generation import campaign_start_generation
 from sbsapp.models import Campaign
 
 from .retrieval_factories import make_dataset

@@ -90,11 +90,11 @@ def test_job_writes_pairs_with_provenance_and_counts(world, monkeypatch, admin_u
     timings = job.result["timings"]  # where the time went, per stage, in the result and per chunk in the log
     assert timings["queries"] == 3 and set(timings["stages"]) == {"rewrite", "retrieve", "judge", "write"}
     assert timings["seconds"] >= sum(timings["stages"].values()) - 0.2 and timings["queries_per_min"] > 0
-    assert re.search(r"chunk of 1 query in [\d.]+ s: rewrite [\d.]+ s, retrieve [\d.]+ s, judge [\d.]+ s, "
+    assert re.search(r"shard \d/3 done by \S+ in [\d.]+ s: 1 query, rewrite [\d.]+ s, retrieve [\d.]+ s, judge [\d.]+ s, "
                      r"write [\d.]+ s", job.log_tail)
 
 
-def test_a_crashed_job_resumes_where_it_stopped_without_duplicates(world, monkeypatch, admin_user):
+def test_a_chunk_that_fails_once_is_run_again_alone(world, monkeypatch, admin_user):
     _, products, queries, *_ = world
     calls = {"n": 0}
 
@@ -106,14 +106,33 @@ def test_a_crashed_job_resumes_where_it_stopped_without_duplicates(world, monkey
     rewriter = install_fakes(monkeypatch, products, judge_hook=crash_on_second_query)
     job = synthesis_job_start(config=config_for(world), user=admin_user)
     job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert len(rewriter.calls) == 4  # three chunks, and the failed one again
+    assert sorted(job.shards.values_list("index", "attempts")) == [(0, 1), (1, 2), (2, 1)]
+    assert SyntheticPair.objects.filter(job=job).count() == 8
+    assert MinedQuery.objects.filter(job=job, done_at__isnull=False).count() == 3
+
+
+def test_a_job_whose_chunk_keeps_failing_fails_and_its_retry_runs_only_that_chunk(world, monkeypatch, admin_user):
+    _, products, queries, *_ = world
+    broken = {"on": True}
+
+    def crash_on_q2(query):
+        if broken["on"] and query == queries["q2"].text:
+            raise RuntimeError("judge endpoint down")
+
+    rewriter = install_fakes(monkeypatch, products, judge_hook=crash_on_q2)
+    job = synthesis_job_start(config=config_for(world), user=admin_user)
+    job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert MinedQuery.objects.filter(job=job, done_at__isnull=False).count() == 1
-    first_done = SyntheticPair.objects.filter(job=job).count()
-    assert first_done > 0
+    assert "failed 3 times" in job.error and "judge endpoint down" in job.error
+    assert MinedQuery.objects.filter(job=job, done_at__isnull=False).count() == 2
+    assert len(rewriter.calls) == 2 + 3
+    broken["on"] = False
     job_retry(job=job)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
-    assert len(rewriter.calls) == 4  # 2 chunks before the crash, then only the 2 queries not yet done
+    assert len(rewriter.calls) == 2 + 3 + 1  # only the chunk that had failed
     assert SyntheticPair.objects.filter(job=job).count() == 8
     assert MinedQuery.objects.filter(job=job).count() == 3
 

@@ -14,11 +14,10 @@ from django.db.models import Count
 
 from jobs.models import Job
 from retrieval.models import Product
-from synthesis.config import SynthesisConfig
 from synthesis.models import MinedQuery, RewriteCandidate, SyntheticPair
 from synthesis.services import synthesis_job_start
 
-from .synthesis_support import STOP_WORDS, ChatServer, tail_world, word_overlap_chat
+from .synthesis_support import STOP_WORDS, ChatServer, llm_synthesis_config, tail_world, word_overlap_chat
 from .worker import celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -31,11 +30,9 @@ def test_killed_worker_is_resumed_by_a_new_worker_without_duplicate_pairs(real_b
     dataset, strong, baseline = tail_world(24)
 
     with ChatServer(word_overlap_chat, delay=0.15).running() as server:
-        settings.OPENAI_BASE_URL, settings.OPENAI_MODEL = server.base_url, "local-test"
-        config = SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=strong.pk,
-                                 baseline_version_id=baseline.pk, judge_backend="llm", rewriter_backend="openai",
-                                 candidates=2, retrieve_k=4, baseline_k=2, chunk_size=2)
-        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_MODEL": "local-test", **SWEEP_ENV}
+        config, env = llm_synthesis_config(settings=settings, server=server, dataset=dataset, strong=strong,
+                                           baseline=baseline)
+        env = {**env, **SWEEP_ENV}
         log1 = tmp_path / "worker1.log"
         with celery_worker(log_path=log1, args=("-B", "--schedule", str(tmp_path / "beat1")), **env) as worker:
             wait_for(lambda: log1.exists() and "ready." in log1.read_text(), timeout=90)
@@ -68,4 +65,4 @@ def test_killed_worker_is_resumed_by_a_new_worker_without_duplicate_pairs(real_b
     for pair in pairs.select_related("query", "product")[:50]:
         query_words = set(re.findall(r"\w+", pair.query.text.lower())) - STOP_WORDS
         assert query_words & set(re.findall(r"\w+", Product.objects.get(pk=pair.product_id).title.lower()))
-    assert job.counts["kept_pairs"] == pairs.count() and job.counts["queries_done"] == total
+    assert job.counts["kept_pairs"] == pairs.count() and job.counts["queries_done"] == total, (job.counts, job.log_tail)

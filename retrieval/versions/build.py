@@ -6,7 +6,6 @@ resumable: a re-run after a killed worker skips the steps whose artifacts are al
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from django.utils import timezone
 
@@ -16,12 +15,11 @@ from jobs.runner import JobCancelled, JobContext
 
 from ..models import Query, RetrieverVersion
 from .config import EvaluateJobConfig, VersionJobConfig
+from .encoding import drop_embeddings, encode_catalogue
 from .paths import catalogue_fingerprint, version_path
 from .services import VersionImmutable, ensure_mutable
 
 TRAINED_MARKER = ".trained.json"
-EMBEDDINGS_FILE = "embeddings.npy"
-EMBEDDING_IDS_FILE = "embedding_ids.npy"
 
 
 def _version_for(ctx: JobContext) -> RetrieverVersion:
@@ -161,7 +159,7 @@ def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
         ctx.progress(1)
 
     _set_status(version, RetrieverVersion.Status.INDEXING)
-    vectors = _encode_catalogue(ctx, version, folder, pks, texts, str(model_dir))
+    vectors = encode_catalogue(ctx, version, folder, pks, str(model_dir))
     ctx.stage("building the FAISS index", total=len(pks))
     from ..indexes import build_faiss_index
 
@@ -170,41 +168,8 @@ def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
     manifest["index"] = {"type": meta["type"], "count": meta["count"], "dim": meta["dim"]}
     version.manifest = manifest
     version.save(update_fields=["manifest"])
-    _drop_embeddings(folder)
+    drop_embeddings(folder)
     return {"products": len(pks), "index": meta["type"], "training": manifest.get("training")}
-
-
-def _encode_catalogue(ctx: JobContext, version: RetrieverVersion, folder: Path, pks: list[int], texts: list[str],
-                      encoder_path: str):
-    """Encode every product (resuming from an earlier attempt's saved embeddings when they match)."""
-    import numpy as np
-
-    from ..encoders import encode_texts, load_encoder
-
-    emb_path, ids_path = folder / EMBEDDINGS_FILE, folder / EMBEDDING_IDS_FILE
-    if emb_path.exists() and ids_path.exists():
-        try:
-            saved_ids = np.load(ids_path)
-            vectors = np.load(emb_path)
-            if saved_ids.tolist() == list(pks) and len(vectors) == len(pks):
-                ctx.log("catalogue embeddings found from an earlier attempt; skipping encoding")
-                return vectors
-        except (OSError, ValueError):
-            pass
-    ctx.stage("encoding catalogue", total=len(pks))
-    encoder = load_encoder(encoder_path, cache=False)
-    params = version.hyperparams
-    vectors = encode_texts(encoder, texts, batch_size=int(params["encode_batch_size"]),
-                           max_seq_length=int(params["max_seq_length"]),
-                           progress=lambda done, total: ctx.progress(done, total))
-    np.save(emb_path, vectors)
-    np.save(ids_path, np.asarray(pks, dtype=np.int64))
-    return vectors
-
-
-def _drop_embeddings(folder: Path) -> None:
-    for name in (EMBEDDINGS_FILE, EMBEDDING_IDS_FILE):
-        (folder / name).unlink(missing_ok=True)
 
 
 @job_kind("retriever_rebuild_index", queue="ml", title="Rebuild a retriever index",
@@ -242,11 +207,11 @@ def rebuild_index_work(ctx: JobContext) -> dict:
                 f"The encoder of {version.name!r} ({model_dir}) is missing, so its index cannot be rebuilt "
                 "identically. Build a new version."
             )
-        vectors = _encode_catalogue(ctx, version, folder, pks, texts, str(model_dir))
+        vectors = encode_catalogue(ctx, version, folder, pks, str(model_dir))
         ctx.stage("building the FAISS index", total=len(pks))
         build_faiss_index(vectors=vectors, pks=pks, folder=folder, config=params["index"],
                           progress=lambda done, total: ctx.progress(done, total))
-        _drop_embeddings(folder)
+        drop_embeddings(folder)
     clear_searcher_cache()
     ctx.log(f"index of {version.name} rebuilt over {len(pks)} products")
     return {"products": len(pks)}

@@ -39,8 +39,8 @@ from ..campaigns import (
     campaign_close,
     campaign_create,
     campaign_plan_preview,
-    campaign_start_generation,
 )
+from ..generation import campaign_start_generation
 from ..configs import CampaignConfig, CampaignCreateRequest, PlanRequest
 from ..models import Campaign, Item, Judgment
 from ..dashboard_cache import dashboard_metrics
