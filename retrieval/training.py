@@ -261,7 +261,7 @@ def train_encoder(
     from .losses import FalseNegativeMask, retriever_loss
 
     set_seed(seed)
-    model = load_encoder(base_model, cache=False)
+    model = load_encoder(base_model, cache=False, backend="torch")
     model.max_seq_length = int(config["max_seq_length"])
     negative_columns = len(training_set.negative_pks[0]) if training_set.negative_pks else 0
     columns = {

@@ -152,7 +152,7 @@ def _build_dense(ctx: JobContext, version: RetrieverVersion) -> dict:
         ctx.log(f"trained: {stats['steps']} steps, loss {stats['train_loss']}, {stats['seconds']} s")
     else:
         ctx.stage("copying the zero-shot encoder", total=1)
-        load_encoder(version.base_model).save(str(model_dir))
+        load_encoder(version.base_model, backend="torch").save(str(model_dir))
         manifest["training_data"] = {"sources": {}, "examples": 0, "zero_shot": True}
         marker.write_text(json.dumps({"manifest": {"training_data": manifest["training_data"]}, "training": None}))
         manifest["training"] = None
