@@ -182,7 +182,8 @@ def run_shards(ctx: JobContext, *, step: str, specs: list[dict], totals: list[in
     totals = totals or [1] * len(specs)
     job = ctx.job
     existing = JobShard.objects.filter(job=job, step=step)
-    if existing.count() != len(specs):  # a first run, or a resumed one whose rows were never all written
+    if list(existing.order_by("index").values_list("spec", flat=True)) != specs:
+        # a first run, or a resumed one whose work list changed (a generation skips the queries already frozen)
         existing.delete()
         JobShard.objects.bulk_create([JobShard(job=job, step=step, index=i, spec=spec, total=total)
                                       for i, (spec, total) in enumerate(zip(specs, totals))])
