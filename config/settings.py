@@ -213,7 +213,7 @@ JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=30.0)
 # often a failing shard is tried, and the shard sizes of catalogue encoding (products) and synthesis (queries).
 JOBS_SHARD_HELPERS = env.int("JOBS_SHARD_HELPERS", default=8)
 JOBS_SHARD_ATTEMPTS = env.int("JOBS_SHARD_ATTEMPTS", default=3)
-ENCODE_SHARD_PRODUCTS = env.int("ENCODE_SHARD_PRODUCTS", default=2000)
+ENCODE_SHARD_PRODUCTS = env.int("ENCODE_SHARD_PRODUCTS", default=500)
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 # Heavy model work (training, encoding, synthesis) goes to its own queue so GPU workers can take it.
 

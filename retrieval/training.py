@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from core.devices import resolve_device
+from core.devices import all_cores, resolve_device
 
 from .pair_sources import LOGS, SourcePairs, collect_pairs
 
@@ -328,7 +328,8 @@ def train_encoder(
                                          evaluator=evaluator, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # losses go to the job log and manifest, not to stdout
     started = time.monotonic()
-    result = trainer.train()
+    with all_cores():
+        result = trainer.train()
     seconds = time.monotonic() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))

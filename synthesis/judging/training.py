@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from core.artifacts import artifact_path
+from core.devices import all_cores
 from core.configs import JobConfig, Slug, validate_config
 from jobs.models import Job
 from jobs.registry import job_kind, job_release
@@ -291,7 +292,8 @@ def train_cross_encoder(*, train: Sequence[tuple[str, str, float]], base_model: 
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss_class(model),
                                   callbacks=[ReportProgress()])
     trainer.remove_callback(PrinterCallback)  # losses go to the job log, not to stdout
-    trainer.train()
+    with all_cores():
+        trainer.train()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     return out_dir
