@@ -205,18 +205,35 @@ def ensure_mined_queries(*, job: Job, config: SynthesisConfig) -> int:
 
 def synthesize_chunk(*, chunk: Sequence[MinedQuery], components: SynthesisComponents,
                      config: SynthesisConfig, clock: StageClock | None = None) -> list[QueryCuration]:
-    """Rewrite a chunk of queries in batches and run the curation pipeline on each (`clock`: time per stage)."""
+    """Rewrite a chunk of queries in batches, retrieve for every query and rewrite of the chunk in one batched call,
+    and run the curation pipeline on each query (`clock`: time per stage)."""
     clock = clock or StageClock()
     texts = [m.query.text for m in chunk]
     rewrites = clock.timed("rewrite", components.rewriter.rewrite)(texts, config.candidates)
     baseline = clock.timed("retrieve", components.baseline_retrieve_many)(texts, config.baseline_k)
+    asked = [[text, *query_rewrites] for text, query_rewrites in zip(texts, rewrites)]
+    found = clock.timed("retrieve", components.retrieve_many)([t for group in asked for t in group],
+                                                              config.curation.retrieve_k)
     logged = logged_products([m.query_id for m in chunk])
-    retrieve_many = clock.timed("retrieve", components.retrieve_many)
     judge_products = clock.timed("judge", components.judge_products)
-    return [curate_query(query_pk=m.query_id, query_text=text, rewrites=query_rewrites,
-                         retrieve_many=retrieve_many, judge_products=judge_products,
-                         baseline_top=baseline_top, logged=logged[m.query_id], settings=config.curation)
-            for m, text, query_rewrites, baseline_top in zip(chunk, texts, rewrites, baseline)]
+    curations, start = [], 0
+    for m, group, query_rewrites, baseline_top in zip(chunk, asked, rewrites, baseline):
+        curations.append(curate_query(
+            query_pk=m.query_id, query_text=group[0], rewrites=query_rewrites,
+            retrieve_many=already_retrieved(group, found[start:start + len(group)]), judge_products=judge_products,
+            baseline_top=baseline_top, logged=logged[m.query_id], settings=config.curation))
+        start += len(group)
+    return curations
+
+
+def already_retrieved(texts: list[str], results: list[list[int]]) -> RetrieveMany:
+    """`retrieve_many` answering from the chunk's one batched retrieval (for exactly these texts)."""
+    def answer(asked: Sequence[str], k: int) -> list[list[int]]:
+        if list(asked) != texts:
+            raise ValueError(f"expected the texts retrieved for this query, got {list(asked)[:3]}...")
+        return results
+
+    return answer
 
 
 def write_chunk(*, job: Job, curations: Sequence[QueryCuration]) -> None:

@@ -66,7 +66,7 @@ def install_fakes(monkeypatch, products, *, judge_hook=None, rewriter=None):
 def config_for(world, **extra):
     dataset, _, _, strong, baseline, judge = world
     return SynthesisConfig(dataset_id=dataset.pk, retriever_version_id=strong.pk, baseline_version_id=baseline.pk,
-                           judge_version_id=judge.pk, candidates=2, chunk_size=1, **extra)
+                           judge_version_id=judge.pk, candidates=2, **{"chunk_size": 1, **extra})
 
 
 def test_job_writes_pairs_with_provenance_and_counts(world, monkeypatch, admin_user):
@@ -290,3 +290,28 @@ def test_without_a_threshold_the_job_keeps_at_the_judges_calibrated_threshold(wo
     assert [j.config["threshold"] for j in (calibrated, recalibrated, explicit)] == [0.5, 0.15, 0.95]
     kept = [SyntheticPair.objects.filter(job=j).count() for j in (calibrated, recalibrated, explicit)]
     assert 0 == kept[2] < kept[0] < kept[1]  # 0.2-scored products pass only the calibrated 0.15
+
+
+def test_a_chunk_retrieves_for_all_its_queries_and_rewrites_in_one_call(world, monkeypatch, admin_user):
+    _, products, *_ = world
+    install_fakes(monkeypatch, products)
+    fake_load = services.load_synthesis_components
+    calls = []
+
+    def recording_load(config):
+        components = fake_load(config)
+        inner = components.retrieve_many
+
+        def retrieve_many(texts, k):
+            calls.append(list(texts))
+            return inner(texts, k)
+
+        components.retrieve_many = retrieve_many
+        return components
+
+    monkeypatch.setattr(services, "load_synthesis_components", recording_load)
+    job = synthesis_job_start(config=config_for(world, chunk_size=3), user=admin_user)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert len(calls) == 1 and len(calls[0]) == 3 * (1 + 2)  # three queries, each with its two rewrites
+    assert SyntheticPair.objects.filter(job=job).count() == 8  # what chunks of one query keep
