@@ -5,13 +5,14 @@
 
     results = run_shards(ctx, step="catalogue_encoding", specs=[{"start": 0, "stop": 2000}, ...], totals=[2000, ...])
 
-`run_shards`, inside a job's work, writes one `JobShard` row per spec (once: a resumed job keeps its rows and
-what its done shards wrote), sends up to `JOBS_SHARD_HELPERS` helper tasks to the job's queue when the job runs in
-a worker, and then works through the shards itself beside the helpers: each process claims the next shard with
-one conditional UPDATE, so a shard runs in one place at a time. A helper (`jobs.shard_helper`) claims shards until
-none is left; then the step's `release()` frees what its shards kept loaded in that process (models). A shard that raised is run again alone (up to `JOBS_SHARD_ATTEMPTS` times), and so is one whose
-worker died (its heartbeat, kept by a thread while it runs, went stale). The parent's progress bar sums its
-shards' progress; it returns the shards' results in index order once all are done. Run inline (a command, a
+`run_shards`, inside a job's work, writes one `JobShard` row per spec (once: a resumed job whose work list is
+unchanged keeps its rows and what its done shards wrote), sends up to `JOBS_SHARD_HELPERS` helper tasks to the job's
+queue when the job runs in a worker, and then works through the shards itself beside the helpers: each process
+claims the next shard with one conditional UPDATE, so a shard runs in one place at a time. A helper
+(`jobs.shard_helper`) claims shards until none is left; then the step's `release()` frees what its shards kept
+loaded in that process (models). A shard that raised is run again alone (up to `JOBS_SHARD_ATTEMPTS` times), and so
+is one whose worker died (its heartbeat, kept by a thread while it runs, went stale). The parent's progress bar sums
+its shards' progress; it returns the shards' results in index order once all are done. Run inline (a command, a
 benchmark) the parent runs every shard itself: the same code and the same results as with many workers.
 """
 from __future__ import annotations
