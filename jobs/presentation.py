@@ -14,7 +14,7 @@ from functools import cache
 from django.apps import apps
 from django.utils import timezone
 
-from .models import Job
+from .models import Job, JobShard
 
 # Words that a plain "replace _ by a space and capitalise" gets wrong.
 WORDS = {"k": "K", "id": "ID", "ids": "IDs", "llm": "LLM", "sft": "SFT", "grpo": "GRPO", "bm25": "BM25", "auc": "AUC",
@@ -164,6 +164,8 @@ def job_outputs(job: Job, *, shown: int = 5) -> list[Output]:
         if not (relation.auto_created and not relation.concrete and relation.is_relation):
             continue
         model = relation.related_model
+        if model is JobShard:  # the job's own chunks (their counts are on the page), not something it made
+            continue
         matching = model._default_manager.filter(**{relation.field.name: job})
         count = matching.count()
         if count:

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, JobShard
 from retrieval.models import RetrieverVersion
 from synthesis.models import SyntheticPair
 
@@ -107,9 +107,11 @@ def test_a_synthesis_job_page_links_its_pairs_and_its_statistics_page(client, an
     query = next(iter(queries.values()))
     SyntheticPair.objects.bulk_create(SyntheticPair(job=job, query=query, product=product, judge_score=0.9,
                                                     incremental=False) for product in products[:3])
+    JobShard.objects.create(job=job, step="synthesis_chunks", index=0, status="done")
     client.force_login(analyst)
     page = client.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert f'<a href="{reverse("synthesis_job", args=[job.pk])}">3 synthetic pairs</a>' in page
+    assert "shard 0 of job" not in page  # its chunks are bookkeeping, not what it made
     assert f"{dataset.name} (#{dataset.pk})" in page and "<dd>tail</dd>" in page and "<dd>0.1426</dd>" in page
     synthesis_page = client.get(reverse("synthesis_job", args=[job.pk])).content.decode()
     assert "{'" not in synthesis_page and "<dt>Threshold</dt>" in synthesis_page
