@@ -512,6 +512,10 @@ def test_evaluation_reports_rewards_new_relevant_finds_and_kept_pairs():
 
 # --- under a real worker ---------------------------------------------------------------------------------------------
 
+# The kill must land mid-training: a tiny model once ran the last of 8 steps before a 0.3 s poll saw the third
+# (a CI flake), so there are many steps after it and the poll is quick.
+GRPO_STEPS = 24
+
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
@@ -541,7 +545,7 @@ def test_a_killed_worker_mid_grpo_is_resumed_from_the_checkpoint_by_a_new_worker
         job = rewriter_training_start(config={
             "dataset_id": dataset.pk, "name": "killed", "base_model": str(tiny_model),
             "seed_sources": {"jsonl": str(seed)}, "sft": {"max_steps": 2, "learning_rate": 1e-3, "batch_size": 4},
-            "grpo": {"max_steps": 8, "save_steps": 2, "num_generations": 2, "max_completion_length": 6},
+            "grpo": {"max_steps": GRPO_STEPS, "save_steps": 2, "num_generations": 2, "max_completion_length": 6},
             "rewards": {"weights": {"relevance": 0, "alignment": 0, "incremental": 0}}, "evaluate": False,
             "device": "cpu"}, user=admin_user)
         assert job.queue == "ml"
@@ -550,7 +554,7 @@ def test_a_killed_worker_mid_grpo_is_resumed_from_the_checkpoint_by_a_new_worker
             version = RewriterVersion.objects.filter(job=job, method="grpo").first()
             return version is not None and len(version.reward_curves) >= 3
 
-        wait_for(grpo_checkpointed, timeout=300)
+        wait_for(grpo_checkpointed, timeout=300, interval=0.05)
         os.killpg(worker.pid, signal.SIGKILL)  # no clean shutdown: training dies between checkpoints
         worker.wait(timeout=30)
     job.refresh_from_db()
@@ -566,7 +570,7 @@ def test_a_killed_worker_mid_grpo_is_resumed_from_the_checkpoint_by_a_new_worker
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.attempts >= 2 and "resuming" in job.log_tail
     grpo = RewriterVersion.objects.get(job=job, method="grpo")
-    assert grpo.status == "ready" and [p["step"] for p in grpo.reward_curves] == list(range(1, 9))
+    assert grpo.status == "ready" and [p["step"] for p in grpo.reward_curves] == list(range(1, GRPO_STEPS + 1))
     sft.refresh_from_db()
     assert sft.trained_at == sft_trained_at
     assert "killed-grpo: resuming from checkpoint-" in job.log_tail  # not trained again from step 0
