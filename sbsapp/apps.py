@@ -6,5 +6,5 @@ class SbsAppConfig(AppConfig):
     verbose_name = "SBS evaluation"
 
     def ready(self) -> None:
-        from . import generation  # noqa: F401  (job kind: sbs_generate)
+        from . import dashboard_cache, generation  # noqa: F401  (the metrics task; job kind: sbs_generate)
         from .auto import closed_loop, sbs  # noqa: F401
