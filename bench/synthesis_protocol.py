@@ -222,21 +222,21 @@ def judge_rows(judges, candidate_aucs: list[dict], chosen) -> list[dict]:
     for judge in judges:
         metrics = judge.metrics or {}
         rows.append({"judge": judge.name, "kind": judge.hyperparams.get("kind"), "base_model": judge.base_model,
-                     "validation_auc": metrics.get("auc"), "validation_tail_auc": (metrics.get("tail") or {}).get("auc"),
+                     "validation_auc": metrics.get("auc"),
+                     **{f"validation_{part}_auc": (metrics.get(part) or {}).get("auc") for part in ("tail", "graded")},
                      "threshold": metrics.get("threshold"), "chosen_by_default": judge.pk == chosen.pk,
                      **{k: v for k, v in by_name.get(judge.name, {}).items() if k not in ("judge", "kind")}})
     return rows
 
 
 def judge_table(rows: list[dict]) -> str:
-    lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | pipeline candidates AUC (test labels) "
-             "| candidates (relevant) | keep threshold | default |", "|---|---|---:|---:|---:|---:|---:|---|"]
-
-    def f(value):
-        return "-" if value is None else f"{value:.3f}"
+    lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | (graded only) | pipeline candidates AUC "
+             "(test labels) | candidates (relevant) | keep threshold | default |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    f = lambda value: "-" if value is None else f"{value:.3f}"  # noqa: E731
 
     for r in rows:
         lines.append(f"| {r['judge']} | {r['kind']} | {f(r['validation_auc'])} | {f(r['validation_tail_auc'])} | "
+                     f"{f(r.get('validation_graded_auc'))} | "
                      f"{f(r.get('pipeline_auc'))} | {r.get('pipeline_candidates', '-')} ({r.get('relevant', '-')}) | "
                      f"{r['threshold']} | {'yes' if r['chosen_by_default'] else ''} |")
     return "\n".join(lines)

@@ -43,6 +43,21 @@ def test_metrics_on_a_hand_made_case():
     assert judge_metrics(scores=[0.9], labels=[1])["auc"] is None
 
 
+def test_subset_metrics_measure_the_tail_and_the_graded_products_on_their_own():
+    from synthesis.judging.examples import JudgeExample
+    from synthesis.judging.training import subset_metrics
+
+    examples = [JudgeExample(1, 10, 1.0, "qrel"), JudgeExample(1, 11, 0.0, "qrel"), JudgeExample(1, 12, 0.0, "random"),
+                JudgeExample(2, 10, 1.0, "click"), JudgeExample(2, 13, 0.0, "random")]
+    scores = [0.6, 0.7, 0.1, 0.9, 0.2]  # the random negatives are easy, the graded near-miss is not
+    labels = [e.label for e in examples]
+    assert judge_metrics(scores=scores, labels=labels)["auc"] == pytest.approx(5 / 6)
+    parts = subset_metrics(examples, scores, labels, tail_pks={2})
+    assert parts["graded"]["n"] == 2 and parts["graded"]["auc"] == 0.0
+    assert parts["tail"]["n"] == 2 and parts["tail"]["auc"] == 1.0
+    assert subset_metrics(examples, scores, labels, tail_pks=set()).keys() == {"graded"}
+
+
 def test_the_calibrated_threshold_separates_a_judge_that_scores_everything_low():
     metrics = judge_metrics(scores=[0.3, 0.25, 0.2, 0.1, 0.05], labels=[1, 1, 0, 0, 0])
     assert metrics["accuracy"] == 0.6  # at 0.5 every relevant product would be dropped
