@@ -16,8 +16,8 @@ bundle's click/purchase logs with in-batch + one random negative, InfoNCE, tempe
 
 Both dense systems encode with the same `--max-seq-length` (default 64 tokens) so they differ only in training.
 
-`--synthesis` adds `dense-mpnet` (the shipped all-mpnet-base-v2 zero-shot: the retriever the rewrites go through)
-and runs the synthesis protocol of `bench/synthesis_protocol.py` over `--seeds` seeds: judges of every kind,
+`--synthesis` adds `dense-mpnet` (the shipped all-mpnet-base-v2 zero-shot: the retriever the rewrites go through
+unless `--rewrite-retriever` names another system) and runs the synthesis protocol of `bench/synthesis_protocol.py` over `--seeds` seeds: judges of every kind,
 a held-out share of tail queries, per seed a baseline, a synthesis job and a treatment (synthetic pairs added to the
 baseline's examples), ablations (`--ablations` on the first seed, `--seed-ablations` on every seed with their own
 paired CIs; `soft-labels` is the app's MarginMSE treatment), and the paired bootstrap CI of treatment - baseline per
@@ -213,7 +213,7 @@ def main() -> None:
             keep = set(args.only.split(","))
             systems = [s for s in systems if s[0] in keep]
         systems += [parse_system(raw) for raw in args.system]
-        if args.synthesis:
+        if args.synthesis and args.rewrite_retriever == "dense-mpnet":  # the teacher index (4x MiniLM's encoding)
             systems.append(("dense-mpnet", "dense", {"train": False, "base_model": "all-mpnet-base-v2",
                                                      "max_seq_length": args.max_seq_length, "encode_batch_size": 64}))
         results = []
