@@ -33,7 +33,7 @@ class SynthesisConfig(JobConfig):
     judge_version_id: int | None = Field(None, ge=1, le=MAX_ID,
                                          description="A ready judge version (cross-encoder or bi-encoder). Empty: "
                                                      "the data set's best-measured ready judge (highest AUC on "
-                                                     "held-out queries' graded products).")
+                                                     "held-out tail labels).")
     threshold: float | None = Field(None, ge=0, le=1,
                                     description="Keep products judged at or above. Empty: the judge version's "
                                                 "calibrated threshold (shown with the judge), 0.5 for the LLM judge.")

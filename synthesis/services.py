@@ -93,12 +93,14 @@ def synthesis_job_start(*, config: SynthesisConfig, user=None) -> Job:
     return job_start(kind=SynthesisJob.KIND, config=config.as_dict(), user=user)
 
 
-def judge_rank(judge: JudgeVersion) -> tuple[float, float, float]:
-    """How a judge version measured on its held-out queries: AUC on their graded products first (near-misses, like
-    a synthesis job's candidates: `judging.training.subset_metrics`), then on their tail examples, then overall."""
+def judge_rank(judge: JudgeVersion) -> tuple[float, float]:
+    """How a judge version measured: AUC on held-out tail labels first (the tail is what it judges), then overall.
+    (The AUC on the held-out graded products, `judging.training.subset_metrics`, is recorded beside them and not
+    yet used: it is measured against the pipeline-candidate AUC first.)"""
     metrics = judge.metrics or {}
-    aucs = ((metrics.get("graded") or {}).get("auc"), (metrics.get("tail") or {}).get("auc"), metrics.get("auc"))
-    return tuple(-1.0 if auc is None else auc for auc in aucs)
+    tail = (metrics.get("tail") or {}).get("auc")
+    overall = metrics.get("auc")
+    return (tail if tail is not None else -1.0, overall if overall is not None else -1.0)
 
 
 def best_judge(dataset) -> JudgeVersion | None:

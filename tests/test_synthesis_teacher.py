@@ -61,13 +61,10 @@ def test_without_a_judge_the_job_uses_the_best_measured_ready_one(world, monkeyp
     judge(dataset, "overall-best", {"auc": 0.95, "tail": {"auc": 0.60}})
     tail_best = judge(dataset, "tail-best", {"auc": 0.85, "tail": {"auc": 0.90}})
     judge(dataset, "failed", {"auc": 0.99, "tail": {"auc": 0.99}}, status="failed")
-    assert best_judge(dataset) == tail_best  # without graded-product AUCs: the tail decides
-    graded_best = judge(dataset, "graded-best", {"auc": 0.80, "tail": {"auc": 0.70}, "graded": {"auc": 0.74}})
-    judge(dataset, "graded-worse", {"auc": 0.97, "tail": {"auc": 0.95}, "graded": {"auc": 0.68}})
-    assert best_judge(dataset) == graded_best  # near-misses, like a job's candidates, decide first
+    assert best_judge(dataset) == tail_best
     install_fakes(monkeypatch, products)
     job = synthesis_job_start(config=config_for(world), user=admin_user)
-    assert job.config["judge_version_id"] == graded_best.pk  # the stored config records the choice
+    assert job.config["judge_version_id"] == tail_best.pk  # the stored config records the choice
 
 
 def test_without_any_ready_judge_the_start_is_refused_with_a_reason(world):
