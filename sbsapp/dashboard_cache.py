@@ -13,8 +13,9 @@ expected answers; the campaign's status, plan and update time) and:
 - otherwise the first such poll takes a short lock in the cache and sends `sbsapp.recompute_dashboard_metrics` to a
   Celery worker (`default` queue); every poll serves the previous metrics until the worker has stored new ones.
 
-The web request computes the metrics itself only when none are stored yet (the first view), when the broker cannot
-be reached (logged), or when a sent recomputation has not come back within `QUEUED_SECONDS` (no worker free to take
+The web request computes the metrics itself only when none are stored yet (the first view: one request computes,
+the other first views wait for its result instead of computing the same thing at once), when the broker cannot be
+reached (logged), or when a sent recomputation has not come back within `QUEUED_SECONDS` (no worker free to take
 it: the dashboard must not freeze behind a long training job).
 
 The metrics live in the `dashboards` cache (`DASHBOARD_CACHE_URL`: by default files under `var/`, shared by every
@@ -62,8 +63,11 @@ def dashboard_metrics(campaign: Campaign) -> dict:
     key = cache_key(campaign)
     stamp = change_stamp(campaign)
     entry = cache.get(key)
-    if entry is None:
-        return store_metrics(campaign)
+    if entry is None:  # the first view: one process computes them, every other first view waits for its result
+        if cache.add(f"{key}:lock", time.time(), timeout=LOCK_SECONDS):
+            return store_metrics(campaign)
+        entry = stored_within(key, seconds=QUEUED_SECONDS)
+        return store_metrics(campaign) if entry is None else entry["metrics"]
     if entry["stamp"] == stamp or time.time() - entry["at"] < settings.DASHBOARD_METRICS_SECONDS:
         return entry["metrics"]
     if cache.add(f"{key}:lock", time.time(), timeout=LOCK_SECONDS):
@@ -77,6 +81,19 @@ def dashboard_metrics(campaign: Campaign) -> dict:
         cache.set(f"{key}:lock", time.time(), timeout=LOCK_SECONDS)  # the next stale poll waits for this one
         return store_metrics(campaign)
     return entry["metrics"]  # a worker (or another process) is recomputing them right now
+
+
+def stored_within(key: str, *, seconds: float, poll: float = 0.1) -> dict | None:
+    """The entry another process is computing, once it is stored; None if it is not within `seconds`."""
+    cache = caches["dashboards"]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(poll)
+        if (entry := cache.get(key)) is not None:
+            return entry
+        if cache.get(f"{key}:lock") is None:  # the computation ended without storing anything (it failed)
+            return None
+    return None
 
 
 def send_recomputation(campaign: Campaign) -> bool:

@@ -169,3 +169,31 @@ def test_with_the_broker_unreachable_the_poll_computes_the_metrics_itself(shared
     answer(item, annotator, 2, "k1")
     assert dashboard_cache.dashboard_metrics(campaign)["overall"]["judgments"] == 1
     assert len(shared_cache) == 2 and "broker is unreachable" in caplog.text
+
+
+def test_first_views_at_once_compute_the_metrics_once_and_the_others_wait_for_them(shared_cache, monkeypatch):
+    from django.core.cache import caches
+
+    campaign = make_campaign(dataset=make_dataset(queries=8))
+    make_item(campaign=campaign)
+    key = dashboard_cache.cache_key(campaign)
+    cache = caches["dashboards"]
+    cache.add(f"{key}:lock", time.time())  # another first view is computing them
+    theirs = {"overall": {"judgments": 0}, "computed_by": "the other view"}
+
+    def other_view_finishes(seconds):  # while this view waits, the other one stores its result
+        cache.set(key, {"stamp": dashboard_cache.change_stamp(campaign), "at": time.time(), "metrics": theirs})
+
+    monkeypatch.setattr(dashboard_cache.time, "sleep", other_view_finishes)
+    assert dashboard_cache.dashboard_metrics(campaign) == theirs and shared_cache == []
+
+
+def test_a_first_view_whose_computing_peer_failed_computes_the_metrics_itself(shared_cache, monkeypatch):
+    from django.core.cache import caches
+
+    campaign = make_campaign(dataset=make_dataset(queries=8))
+    make_item(campaign=campaign)
+    key = dashboard_cache.cache_key(campaign)
+    caches["dashboards"].add(f"{key}:lock", time.time())
+    monkeypatch.setattr(dashboard_cache.time, "sleep", lambda seconds: caches["dashboards"].delete(f"{key}:lock"))
+    assert dashboard_cache.dashboard_metrics(campaign)["overall"]["judgments"] == 0 and shared_cache == [campaign.pk]
