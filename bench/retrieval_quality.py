@@ -18,10 +18,10 @@ Both dense systems encode with the same `--max-seq-length` (default 64 tokens) s
 
 `--synthesis` adds `dense-mpnet` (the shipped all-mpnet-base-v2 zero-shot: the retriever the rewrites go through,
 unless `--rewrite-retriever` names another system) and runs the synthesis protocol of `bench/synthesis_protocol.py`
-over `--seeds` seeds: judges of every kind, a held-out share of tail queries, per seed a baseline, a synthesis job and a treatment (synthetic pairs added to the
-baseline's examples), ablations (`--ablations` on the first seed, `--seed-ablations` on every seed with their own
-paired CIs; `soft-labels` is the app's MarginMSE treatment), and the paired bootstrap CI of treatment - baseline per
-segment (`head`, `torso`, `tail`, `tail_synthesised`, `tail_unseen`). The whole result is written as JSON to
+over `--seeds` seeds: judges of every kind, a held-out share of tail queries, per seed a baseline, a synthesis job
+and a treatment (synthetic pairs added to the baseline's examples), ablations (`--ablations` on the first seed,
+`--seed-ablations` on every seed with their own paired CIs; `soft-labels` is the app's MarginMSE treatment), and the
+paired bootstrap CI of treatment - baseline per segment (`head`, `torso`, `tail`, `tail_synthesised`, `tail_unseen`). The whole result is written as JSON to
 `bench/results/retrieval_quality-<bundle>.json` (`--out` to change it).
 """
 from __future__ import annotations
