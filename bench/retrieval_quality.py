@@ -21,8 +21,9 @@ unless `--rewrite-retriever` names another system) and runs the synthesis protoc
 over `--seeds` seeds: judges of every kind, a held-out share of tail queries, per seed a baseline, a synthesis job
 and a treatment (synthetic pairs added to the baseline's examples), ablations (`--ablations` on the first seed,
 `--seed-ablations` on every seed with their own paired CIs; `soft-labels` is the app's MarginMSE treatment), and the
-paired bootstrap CI of treatment - baseline per segment (`head`, `torso`, `tail`, `tail_synthesised`, `tail_unseen`). The whole result is written as JSON to
-`bench/results/retrieval_quality-<bundle>.json` (`--out` to change it).
+paired bootstrap CI of treatment - baseline per segment (`head`, `torso`, `tail`, `tail_synthesised`,
+`tail_unseen`). The whole result is written as JSON to `bench/results/retrieval_quality-<bundle>.json` (`--out` to
+change it).
 """
 from __future__ import annotations
 
