@@ -214,7 +214,7 @@ def main() -> None:
             keep = set(args.only.split(","))
             systems = [s for s in systems if s[0] in keep]
         systems += [parse_system(raw) for raw in args.system]
-        if args.synthesis and args.rewrite_retriever == "dense-mpnet":  # the teacher index (4x MiniLM's encoding)
+        if args.synthesis and args.rewrite_retriever == "dense-mpnet":  # the teacher's index (slow to encode)
             systems.append(("dense-mpnet", "dense", {"train": False, "base_model": "all-mpnet-base-v2",
                                                      "max_seq_length": args.max_seq_length, "encode_batch_size": 64}))
         results = []

@@ -231,7 +231,7 @@ def judge_rows(judges, candidate_aucs: list[dict], chosen) -> list[dict]:
 
 def judge_table(rows: list[dict]) -> str:
     lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | (graded only) | pipeline candidates AUC "
-             "(test labels) | candidates (relevant) | keep threshold | default |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+             "(test labels) | candidates (relevant) | keep threshold | default |", "|---|---|" + "---:|" * 6 + "---|"]
     f = lambda value: "-" if value is None else f"{value:.3f}"  # noqa: E731
 
     for r in rows:
