@@ -23,7 +23,8 @@ and a treatment (synthetic pairs added to the baseline's examples), ablations (`
 `--seed-ablations` on every seed with their own paired CIs; `soft-labels` is the app's MarginMSE treatment), and the
 paired bootstrap CI of treatment - baseline per segment (`head`, `torso`, `tail`, `tail_synthesised`,
 `tail_unseen`). The whole result is written as JSON to `bench/results/retrieval_quality-<bundle>.json` (`--out` to
-change it).
+change it). `--seed-results DIR` keeps every finished seed's per-query results in DIR and loads the seeds already
+there, so that a protocol longer than one sitting is finished by a later run (`bench/seed_results.py`).
 """
 from __future__ import annotations
 
@@ -103,6 +104,12 @@ def evaluate_built(version, *, label: str, started: float) -> dict:
             "build_s": round(build_seconds, 1), "evaluate_s": round(time.perf_counter() - started, 1)}
 
 
+def first_seed_stored(args) -> bool:
+    from bench.seed_results import seed_path
+
+    return bool(args.seed_results) and seed_path(args.seed_results, args.seed).exists()
+
+
 def stages_table(stage_seconds: dict) -> str:
     return "\n".join(["| stage | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in stage_seconds.items()])
 
@@ -151,6 +158,8 @@ def main() -> None:
                         help="one: every seed's synthesis job runs with the first seed's rewriter seed, so all see the "
                              "same rewrites and pairs (only the incremental flags follow each seed's baseline); seeds "
                              "then vary the student's example sampling, order and negatives")
+    parser.add_argument("--seed-results", type=Path, help="keep each seed's results in this folder and load the "
+                        "seeds already there (finish a long protocol over several sittings; bench/seed_results.py)")
     parser.add_argument("--workdir", type=Path, help="keep the database and artifacts here (default: a temporary "
                         "folder); a later run with the same folder reuses what is built (versions, judges, jobs)")
     parser.add_argument("--holdout", type=float, default=1 / 3, help="share of tail queries held out of synthesis")
@@ -214,6 +223,10 @@ def main() -> None:
             keep = set(args.only.split(","))
             systems = [s for s in systems if s[0] in keep]
         systems += [parse_system(raw) for raw in args.system]
+        if args.synthesis and first_seed_stored(args) and "hybrid-bm25-logs" not in [s[0] for s in systems] \
+                and args.rewrite_retriever != "dense-logs":  # the first seed's baseline is not needed again
+            systems = [s for s in systems if s[0] != "dense-logs"]
+            print(f"dense-logs not built: seed {args.seed} is stored in {args.seed_results}", file=sys.stderr)
         if args.synthesis and args.rewrite_retriever == "dense-mpnet":  # the teacher's index (slow to encode)
             systems.append(("dense-mpnet", "dense", {"train": False, "base_model": "all-mpnet-base-v2",
                                                      "max_seq_length": args.max_seq_length, "encode_batch_size": 64}))
@@ -228,8 +241,9 @@ def main() -> None:
         stage_seconds: dict = {}
         protocol = None
         if args.synthesis:
-            if not {"dense-logs", args.rewrite_retriever} <= {r["label"] for r in results}:
-                raise SystemExit(f"--synthesis needs the dense-logs and {args.rewrite_retriever} systems (check --only).")
+            needed = {args.rewrite_retriever} | (set() if first_seed_stored(args) else {"dense-logs"})
+            if not needed <= {r["label"] for r in results}:
+                raise SystemExit(f"--synthesis needs the {' and '.join(sorted(needed))} systems (check --only).")
             from bench.synthesis_protocol import synthesis_protocol
 
             protocol = synthesis_protocol(dataset=dataset, args=args, stages=stage_seconds,
@@ -258,7 +272,7 @@ def main() -> None:
 
 def print_protocol(protocol: dict) -> None:
     from bench.paired_stats import paired_table
-    from bench.synthesis_protocol import judge_table
+    from bench.protocol_judges import judge_table
 
     seeds = protocol["seeds"]
     print(f"## Treatment vs baseline over seeds {seeds}: mean ± sd over seeds, paired bootstrap 95 % CI over "

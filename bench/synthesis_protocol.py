@@ -23,60 +23,19 @@ ablation the same against the baseline (`paired["ablation-<name>-baseline"]`) an
 """
 from __future__ import annotations
 
-import sys
 import time
 from collections import defaultdict
 
+from bench.console import say, timed
 from bench.paired_stats import paired_summary
+from bench.protocol_judges import build_judges, judge_rows, pipeline_candidate_auc
+from bench.seed_results import load_seed, save_seed
 
 BENCH_PAIRS: dict[str, list[tuple[int, int, float]]] = {}  # pair lists the ablation sources hand to training
 
 
 def bench_pair_source(dataset, *, name: str, **_):
     return BENCH_PAIRS[name]
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def timed(stages: dict, stage: str, fn):
-    started = time.perf_counter()
-    result = fn()
-    stages[stage] = round(time.perf_counter() - started, 1)
-    say(f"  {stage}: {stages[stage]} s")
-    return result
-
-
-def build_judges(*, dataset, args, stages: dict) -> list:
-    """Every judge kind, made and measured by the app's judge job; returns the ready JudgeVersions."""
-    from retrieval.encoders import default_encoder_path
-    from synthesis.judging.training import judge_version_start
-
-    kinds = {
-        "mpnet-bi-encoder": {"kind": "bi-encoder", "max_seq_length": args.max_seq_length},
-        "cross-encoder": {"kind": "cross-encoder", "epochs": args.judge_epochs, "batch_size": 16,
-                          "learning_rate": args.judge_learning_rate},
-        "minilm-bi-encoder": {"kind": "bi-encoder", "base_model": default_encoder_path(),
-                              "max_seq_length": args.max_seq_length},
-    }
-    from synthesis.models import JudgeVersion
-
-    judges = []
-    for label in args.judges.split(","):
-        ready = JudgeVersion.objects.filter(name=f"bench-judge-{label}", status="ready").first()
-        if ready is not None:  # made by an earlier run in the same --workdir
-            judges.append(ready)
-            continue
-        say(f"judge {label} ...")
-        judge = timed(stages, f"judge {label}", lambda: judge_version_start(
-            dataset=dataset, name=f"bench-judge-{label}", max_examples=args.judge_examples, seed=args.seed,
-            **kinds[label]))
-        judge.refresh_from_db()
-        if judge.status != "ready":
-            raise SystemExit(f"judge {label} failed: {judge.job.error if judge.job else judge.status}")
-        judges.append(judge)
-    return judges
 
 
 def held_out_tail(*, dataset, args) -> set[str]:
@@ -121,6 +80,7 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict, syn
     statistics = synthesis_statistics(job=job)
     queries_done = statistics["queries_done"]
     return {"seed": seed, "job": job, "treatment": treatment, "baseline": baseline, "query_rows": query_rows,
+            "baseline_name": baseline.name, "treatment_name": treatment.name,
             "baseline_per_query": baseline_per_query, "treatment_per_query": treatment_per_query,
             "synthesised": synthesised_queries(job),
             "synthesis": {"config": job.config, "queries": queries_done,
@@ -172,74 +132,6 @@ def gain_by_query_type(runs: list[dict], queries: list[str]) -> dict:
                      / len(runs) for q in members]
             out[name][metric] = round(sum(diffs) / len(diffs), 4)
     return out
-
-
-def pipeline_candidate_auc(*, job, retriever, judges, retrieve_k: int) -> list[dict]:
-    """Each judge's ROC AUC on the products the synthesis job judged (original + rewrites through the retriever,
-    union) that carry a `test` label (relevant = grade >= 2): how well it judges what it is actually asked."""
-    from sklearn.metrics import roc_auc_score
-
-    from retrieval.evaluation import qrels_for_test_split
-    from retrieval.models import RetrieverVersion
-    from synthesis.judging.judges import index_backed_judge, load_judge, product_judge
-    from synthesis.models import MinedQuery, RewriteCandidate
-    from synthesis.pipeline import union_candidates, version_retrieve_many
-
-    qrels = qrels_for_test_split(dataset=retriever.dataset)
-    retrieve_many = version_retrieve_many(retriever)
-    labelled: list[tuple[str, list[int], list[int]]] = []
-    for mined in MinedQuery.objects.filter(job=job).select_related("query").order_by("position"):
-        labels = qrels.get(str(mined.query_id))
-        if not labels:
-            continue
-        rewrites = list(dict.fromkeys(RewriteCandidate.objects.filter(job=job, query_id=mined.query_id)
-                                      .order_by("rank").values_list("text", flat=True)))
-        results = retrieve_many([mined.query.text, *rewrites], retrieve_k)
-        candidates = [pk for pk in union_candidates(original=results[0], by_rewrite=dict(zip(rewrites, results[1:])))
-                      if str(pk) in labels]
-        if candidates:
-            labelled.append((mined.query.text, candidates, [int(labels[str(pk)] >= 2) for pk in candidates]))
-    truth = [y for _, _, ys in labelled for y in ys]
-    rows = []
-    zero_shot = [v for v in RetrieverVersion.objects.filter(dataset=retriever.dataset, kind="dense", status="ready")
-                 if not v.hyperparams.get("train", True)]
-    for judge_version in judges:
-        loaded = load_judge(judge_version=judge_version)
-        judge = next((j for j in (index_backed_judge(loaded, judge_version=judge_version, retriever_version=v)
-                                  for v in zero_shot) if j is not None), None) \
-            or product_judge(loaded, fields=judge_version.hyperparams.get("fields"))
-        scores = [s for text, pks, _ in labelled for s in judge(text, pks)]
-        rows.append({"judge": judge_version.name, "kind": judge_version.hyperparams.get("kind"),
-                     "pipeline_candidates": len(truth), "relevant": sum(truth),
-                     "pipeline_auc": round(float(roc_auc_score(truth, scores)), 3) if 0 < sum(truth) < len(truth)
-                     else None})
-    return rows
-
-
-def judge_rows(judges, candidate_aucs: list[dict], chosen) -> list[dict]:
-    by_name = {row["judge"]: row for row in candidate_aucs}
-    rows = []
-    for judge in judges:
-        metrics = judge.metrics or {}
-        rows.append({"judge": judge.name, "kind": judge.hyperparams.get("kind"), "base_model": judge.base_model,
-                     "validation_auc": metrics.get("auc"),
-                     **{f"validation_{part}_auc": (metrics.get(part) or {}).get("auc") for part in ("tail", "graded")},
-                     "threshold": metrics.get("threshold"), "chosen_by_default": judge.pk == chosen.pk,
-                     **{k: v for k, v in by_name.get(judge.name, {}).items() if k not in ("judge", "kind")}})
-    return rows
-
-
-def judge_table(rows: list[dict]) -> str:
-    lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | (graded only) | pipeline candidates AUC "
-             "(test labels) | candidates (relevant) | keep threshold | default |", "|---|---|" + "---:|" * 6 + "---|"]
-    f = lambda value: "-" if value is None else f"{value:.3f}"  # noqa: E731
-
-    for r in rows:
-        lines.append(f"| {r['judge']} | {r['kind']} | {f(r['validation_auc'])} | {f(r['validation_tail_auc'])} | "
-                     f"{f(r.get('validation_graded_auc'))} | "
-                     f"{f(r.get('pipeline_auc'))} | {r.get('pipeline_candidates', '-')} ({r.get('relevant', '-')}) | "
-                     f"{r['threshold']} | {'yes' if r['chosen_by_default'] else ''} |")
-    return "\n".join(lines)
 
 
 ABLATIONS = {"no-judge": "the same rewrites' top-ranked products, unjudged",
@@ -348,33 +240,50 @@ def ablation_comparisons(*, runs: list[dict], per_seed: dict, segments: dict) ->
     return out
 
 
+def baseline_config(args) -> dict:
+    """The baseline's recipe: the `dense-logs` system of the systems table."""
+    from bench.retrieval_quality import default_systems
+
+    return next(config for label, _, config in default_systems(args) if label == "dense-logs")
+
+
 def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> dict:
     """Judges, then baseline / synthesis / treatment per seed, ablations, paired statistics (see the module)."""
     from retrieval.models import RetrieverVersion
     from synthesis.services import best_judge
 
     retriever = RetrieverVersion.objects.get(name=f"bench-{args.rewrite_retriever}")
-    baseline0 = RetrieverVersion.objects.get(name="bench-dense-logs")
     judges = build_judges(dataset=dataset, args=args, stages=stages)
     chosen = best_judge(dataset)
     say(f"default judge (best measured): {chosen.name}")
     unseen = held_out_tail(dataset=dataset, args=args)
     runs = []
     for index, seed in enumerate(range(args.seed, args.seed + args.seeds)):
-        baseline = baseline0
-        if index and not RetrieverVersion.objects.filter(name=f"bench-dense-logs-s{seed}", status="ready").exists():
+        stored = load_seed(args.seed_results, args=args, seed=seed)
+        if stored is not None:
+            say(f"seed {seed}: loaded from {args.seed_results} (commit {stored.get('commit')})")
+            stages.update({f"{stage} (stored)": seconds for stage, seconds in stored["stages"].items()})
+            runs.append(stored)
+            continue
+        label = "dense-logs" if index == 0 else f"dense-logs-s{seed}"  # the first seed's is the systems table's row
+        if not RetrieverVersion.objects.filter(name=f"bench-{label}", status="ready").exists():
             say(f"seed {seed}: baseline ...")
             timed(stages, f"seed {seed} baseline", lambda: build_and_evaluate(
-                dataset=dataset, label=f"dense-logs-s{seed}", kind="dense", config=baseline0.hyperparams, seed=seed))
-        if index:
-            baseline = RetrieverVersion.objects.get(name=f"bench-dense-logs-s{seed}")
-        runs.append(run_seed(dataset=dataset, args=args, seed=seed, baseline=baseline, retriever=retriever,
-                             stages=stages, synthesis_seed=args.seed if args.synthesis_runs == "one" else seed))
+                dataset=dataset, label=label, kind="dense", config=baseline_config(args), seed=seed))
+        runs.append(run_seed(dataset=dataset, args=args, seed=seed, stages=stages, retriever=retriever,
+                             baseline=RetrieverVersion.objects.get(name=f"bench-{label}"),
+                             synthesis_seed=args.seed if args.synthesis_runs == "one" else seed))
+        if args.seed_results:
+            say(f"seed {seed}: stored in {save_seed(args.seed_results, args=args, run=runs[-1], stages=stages)}")
+    built = [r for r in runs if not r.get("stored")]
+    if (args.ablations or args.seed_ablations) and len(built) != len(runs):
+        say("ablations skipped: they need every seed built in this run (some were loaded from --seed-results)")
     ablations, ablation_per_seed = (ablation_results(dataset=dataset, args=args, runs=runs, retriever=retriever,
                                                      build_and_evaluate=build_and_evaluate)
-                                    if args.ablations or args.seed_ablations else ([], {}))
-    candidate_aucs = pipeline_candidate_auc(job=runs[0]["job"], retriever=retriever, judges=judges,
-                                            retrieve_k=args.retrieve_k)
+                                    if (args.ablations or args.seed_ablations) and len(built) == len(runs)
+                                    else ([], {}))
+    candidate_aucs = (pipeline_candidate_auc(job=built[0]["job"], retriever=retriever, judges=judges,
+                                             retrieve_k=args.retrieve_k) if built else [])
     segments = segments_of(runs[0]["query_rows"], runs[0]["baseline_per_query"], synthesised=runs[0]["synthesised"],
                            unseen=unseen)
     summary = paired_summary(baseline=[r["baseline_per_query"] for r in runs],
@@ -395,6 +304,7 @@ def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> di
         "gain_by_query_type": {"tail": gain_by_query_type(runs, segments["tail"])},
         "judges": judge_rows(judges, candidate_aucs, chosen),
         "per_seed": [{"seed": r["seed"], "synthesis": r["synthesis"], "training_data": r["training_data"],
-                      "baseline": r["baseline"].name, "treatment": r["treatment"].name} for r in runs],
+                      "baseline": r["baseline_name"], "treatment": r["treatment_name"],
+                      "stored": bool(r.get("stored"))} for r in runs],
         "ablations": ablations,
     }
