@@ -91,11 +91,14 @@ def judge_rows(judges, candidate_aucs: list[dict], chosen) -> list[dict]:
     return rows
 
 
+def auc_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def judge_table(rows: list[dict]) -> str:
     lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | (graded only) | pipeline candidates AUC "
              "(test labels) | candidates (relevant) | keep threshold | default |", "|---|---|" + "---:|" * 6 + "---|"]
-    f = lambda value: "-" if value is None else f"{value:.3f}"  # noqa: E731
-
+    f = auc_cell
     for r in rows:
         lines.append(f"| {r['judge']} | {r['kind']} | {f(r['validation_auc'])} | {f(r['validation_tail_auc'])} | "
                      f"{f(r.get('validation_graded_auc'))} | "
