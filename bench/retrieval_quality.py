@@ -273,6 +273,7 @@ def main() -> None:
 def print_protocol(protocol: dict) -> None:
     from bench.paired_stats import paired_table
     from bench.protocol_judges import judge_table
+    from bench.synthesis_protocol import training_table
 
     seeds = protocol["seeds"]
     print(f"## Treatment vs baseline over seeds {seeds}: mean ± sd over seeds, paired bootstrap 95 % CI over "
@@ -297,6 +298,8 @@ def print_protocol(protocol: dict) -> None:
               f"{s['incremental_share']} | {s['found_only_by_rewrites']} | {check['precision']} of "
               f"{check['labelled_pairs']} | {(data['baseline'] or {}).get('examples')} | "
               f"{(data['treatment'] or {}).get('examples')} |")
+    print("\n## Training per seed (early stopping: the best epoch on the validation split is kept)\n")
+    print(training_table(protocol["per_seed"]))
     print("\n## Tail gain by query type (treatment - baseline, mean over seeds and queries)\n")
     print("| query type | queries | Δ nDCG@10 | Δ Recall@100 |\n|---|---:|---:|---:|")
     for name, row in protocol["gain_by_query_type"]["tail"].items():

@@ -3,7 +3,7 @@ finished later (`bench/retrieval_quality.py --synthesis --seed-results DIR`).
 
 After each seed the protocol writes `DIR/seed-<n>.json`: the recipe's settings, the per-query `test` metrics of
 that seed's baseline and treatment, the queries' segments, the synthesised queries, the synthesis statistics, the
-training data (examples, epochs run) and the stage timings. A later run with the same folder loads the seeds it
+training data and training (examples, steps, the validation curve and the epoch kept) and the stage timings. A later run with the same folder loads the seeds it
 finds there instead of building them again, and builds only the missing ones; the paired statistics are then
 computed over all seeds. A stored seed whose recipe differs from this run's (another bundle, other training or
 synthesis settings) stops the run: mixing recipes would make the confidence interval meaningless.
@@ -48,6 +48,7 @@ def save_seed(folder: Path, *, args, run: dict, stages: dict) -> Path:
         "synthesised": sorted(run["synthesised"], key=int),
         "synthesis": run["synthesis"],
         "training_data": run["training_data"],
+        "training": run["training"],
         "baseline_name": run["baseline_name"],
         "treatment_name": run["treatment_name"],
         "stages": {stage: seconds for stage, seconds in stages.items() if stage.startswith(f"seed {seed} ")},

@@ -90,7 +90,29 @@ def run_seed(*, dataset, args, seed: int, baseline, retriever, stages: dict, syn
                           **{k: statistics[k] for k in ("kept_pairs", "incremental_share", "found_only_by_rewrites",
                                                         "test_label_check", "pairs_per_query", "query_coverage")}},
             "training_data": {"baseline": baseline.manifest.get("training_data"),
-                              "treatment": treatment.manifest.get("training_data")}}
+                              "treatment": treatment.manifest.get("training_data")},
+            "training": {"baseline": training_summary(baseline), "treatment": training_summary(treatment)}}
+
+
+def training_summary(version) -> dict:
+    """Steps, seconds and (with early stopping) the validation curve and the epoch kept, from the manifest."""
+    training = version.manifest.get("training") or {}
+    return {key: training.get(key) for key in ("steps", "seconds", "examples", "early_stopping")}
+
+
+def training_table(per_seed: list[dict]) -> str:
+    """Per seed and system: steps, and with early stopping the epoch kept of those run and the validation curve."""
+    lines = ["| seed | system | examples | steps | epoch kept / run | validation nDCG@10 by epoch |",
+             "|---:|---|---:|---:|---|---|"]
+    for row in per_seed:
+        for system in ("baseline", "treatment"):
+            t = (row.get("training") or {}).get(system) or {}
+            early = t.get("early_stopping") or {}
+            kept = f"{early['best_epoch']} / {early['epochs_run']}" if early else "-"
+            curve = ", ".join(f"{x:.3f}" for x in early.get("validation_ndcg@10_by_epoch", [])) or "-"
+            lines.append(f"| {row['seed']} | {system} | {t.get('examples', '-')} | {t.get('steps', '-')} | {kept} | "
+                         f"{curve} |")
+    return "\n".join(lines)
 
 
 def done_synthesis_job(config):
@@ -304,6 +326,7 @@ def synthesis_protocol(*, dataset, args, stages: dict, build_and_evaluate) -> di
         "gain_by_query_type": {"tail": gain_by_query_type(runs, segments["tail"])},
         "judges": judge_rows(judges, candidate_aucs, chosen),
         "per_seed": [{"seed": r["seed"], "synthesis": r["synthesis"], "training_data": r["training_data"],
+                      "training": r.get("training"),
                       "baseline": r["baseline_name"], "treatment": r["treatment_name"],
                       "stored": bool(r.get("stored"))} for r in runs],
         "ablations": ablations,

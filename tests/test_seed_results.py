@@ -8,6 +8,7 @@ import pytest
 
 from bench.paired_stats import paired_summary
 from bench.seed_results import RECIPE, load_seed, save_seed, seed_path
+from bench.synthesis_protocol import training_table
 
 
 def recipe_args(**overrides) -> Namespace:
@@ -26,6 +27,9 @@ def a_run(seed: int, shift: float) -> dict:
         "baseline_per_query": {q: {"nDCG@10": 0.5, "Recall@100": 0.6, "MRR@10": 0.4} for q in queries},
         "treatment_per_query": {q: {"nDCG@10": 0.5 + shift, "Recall@100": 0.6, "MRR@10": 0.4} for q in queries},
         "synthesis": {"kept_pairs": 12, "queries": 2}, "training_data": {"baseline": {"examples": 2048}},
+        "training": {"baseline": {"examples": 8192, "steps": 256, "early_stopping": {
+            "validation_ndcg@10_by_epoch": [0.8712, 0.8784, 0.8909, 0.887], "epochs_run": 4, "best_epoch": 3}},
+                     "treatment": {"examples": 11616, "steps": 182, "early_stopping": None}},
         "baseline_name": "bench-dense-logs", "treatment_name": f"bench-treatment-s{seed}",
         "job": object(),  # database objects are not stored
     }
@@ -67,3 +71,12 @@ def test_writing_a_seed_again_replaces_it_whole(tmp_path):
     stored = load_seed(tmp_path, args=recipe_args(), seed=13)
     assert stored["treatment_per_query"]["1"]["nDCG@10"] == pytest.approx(0.7)
     assert [p.name for p in tmp_path.iterdir()] == [seed_path(tmp_path, 13).name]
+
+
+def test_the_training_table_says_which_epoch_each_system_kept(tmp_path):
+    save_seed(tmp_path, args=recipe_args(), run=a_run(13, 0.1), stages={})
+    stored = load_seed(tmp_path, args=recipe_args(), seed=13)
+
+    lines = training_table([stored]).splitlines()
+    assert lines[2] == "| 13 | baseline | 8192 | 256 | 3 / 4 | 0.871, 0.878, 0.891, 0.887 |"
+    assert lines[3] == "| 13 | treatment | 11616 | 182 | - | - |"
