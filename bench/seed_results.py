@@ -5,8 +5,9 @@ After each seed the protocol writes `DIR/seed-<n>.json`: the recipe's settings, 
 that seed's baseline and treatment, the queries' segments, the synthesised queries, the synthesis statistics, the
 training data and training (examples, steps, the validation curve and the epoch kept) and the stage timings. A
 later run with the same folder loads the seeds it finds there instead of building them again, and builds only the
-missing ones; the paired statistics are then computed over all seeds. A stored seed whose recipe differs from this run's (another bundle, other training or
-synthesis settings) stops the run: mixing recipes would make the confidence interval meaningless.
+missing ones; the paired statistics are then computed over all seeds. A stored seed whose recipe differs from
+this run's (another bundle, other training or synthesis settings) stops the run: mixing recipes would make the
+confidence interval meaningless.
 """
 from __future__ import annotations
 
