@@ -98,11 +98,11 @@ def auc_cell(value: float | None) -> str:
 def judge_table(rows: list[dict]) -> str:
     lines = ["| judge | kind | held-out train labels AUC (all) | (tail) | (graded only) | pipeline candidates AUC "
              "(test labels) | candidates (relevant) | keep threshold | default |", "|---|---|" + "---:|" * 6 + "---|"]
-    f = auc_cell
     for r in rows:
-        lines.append(f"| {r['judge']} | {r['kind']} | {f(r['validation_auc'])} | {f(r['validation_tail_auc'])} | "
-                     f"{f(r.get('validation_graded_auc'))} | "
-                     f"{f(r.get('pipeline_auc'))} | {r.get('pipeline_candidates', '-')} ({r.get('relevant', '-')}) | "
+        aucs = " | ".join(auc_cell(r.get(key)) for key in
+                          ("validation_auc", "validation_tail_auc", "validation_graded_auc", "pipeline_auc"))
+        lines.append(f"| {r['judge']} | {r['kind']} | {aucs} | "
+                     f"{r.get('pipeline_candidates', '-')} ({r.get('relevant', '-')}) | "
                      f"{r['threshold']} | {'yes' if r['chosen_by_default'] else ''} |")
     return "\n".join(lines)
 

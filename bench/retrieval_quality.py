@@ -223,7 +223,8 @@ def main() -> None:
             keep = set(args.only.split(","))
             systems = [s for s in systems if s[0] in keep]
         systems += [parse_system(raw) for raw in args.system]
-        if args.synthesis and first_seed_stored(args) and "hybrid-bm25-logs" not in [s[0] for s in systems] \
+        baseline_stored = args.synthesis and first_seed_stored(args)
+        if baseline_stored and "hybrid-bm25-logs" not in [s[0] for s in systems] \
                 and args.rewrite_retriever != "dense-logs":  # the first seed's baseline is not needed again
             systems = [s for s in systems if s[0] != "dense-logs"]
             print(f"dense-logs not built: seed {args.seed} is stored in {args.seed_results}", file=sys.stderr)
@@ -241,7 +242,7 @@ def main() -> None:
         stage_seconds: dict = {}
         protocol = None
         if args.synthesis:
-            needed = {args.rewrite_retriever} | (set() if first_seed_stored(args) else {"dense-logs"})
+            needed = {args.rewrite_retriever} | (set() if baseline_stored else {"dense-logs"})
             if not needed <= {r["label"] for r in results}:
                 raise SystemExit(f"--synthesis needs the {' and '.join(sorted(needed))} systems (check --only).")
             from bench.synthesis_protocol import synthesis_protocol
