@@ -13,7 +13,9 @@ warning in the log. Both files are made once per model and kept in the artifact 
 fingerprint>/`), so every worker and web process reuses them.
 `OnnxEncoder` answers what the app asks of an encoder (`encode`, `max_seq_length`, `get_embedding_dimension`,
 `tokenizer`, `device`) with mean pooling and L2 normalisation, as the torch model does; only models made of a
-transformer and mean pooling (MiniLM, mpnet) are accepted. Training always uses the torch model.
+transformer and mean pooling (MiniLM, mpnet) are accepted. It runs length-sorted batches of at most `BATCH_SIZE`
+texts whatever batch the caller asks for: under onnxruntime smaller batches pad less and ran faster (measured on
+2026-12-01). Training always uses the torch model.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 BACKENDS = ("torch", "onnx", "onnx-int8")
 OPSET = 17
 EXPORT_FORMAT = "fused-per-channel"  # part of the cache key: files of an earlier export recipe are not reused
+BATCH_SIZE = 16  # int8 MiniLM, 512 demo texts: 445-469 texts/s at 8-16 per batch, 401 at 64, 341 at 128
 INT8_MIN_COSINE = 0.98  # mean cosine of int8 to fp32 vectors on PROBE_TEXTS below which int8 is refused
 PROBE_TEXTS = (
     "cordless drill driver 18v with two batteries and charger",
@@ -175,6 +178,7 @@ class OnnxEncoder:
 
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths pad less
+        batch_size = min(batch_size, BATCH_SIZE)
         for start in range(0, len(texts), batch_size):
             rows = order[start:start + batch_size]
             batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,

@@ -91,3 +91,14 @@ def test_a_dense_version_indexes_and_searches_through_the_onnx_backend(tiny_enco
         assert version.status == "ready", version.build_job.error
         built[backend] = [[hit.product_id for hit in hits] for hits in retrieve_many(version, queries, 5)]
     assert built["onnx"] == built["torch"]
+
+
+def test_a_large_batch_is_run_in_small_length_sorted_batches_and_keeps_the_order(tiny_encoder):
+    from retrieval import onnx_encoder
+
+    texts = [text + " extra words" * (i % 5) for i, text in enumerate(TEXTS * 3)]  # mixed lengths, > BATCH_SIZE
+    assert len(texts) > 2 * onnx_encoder.BATCH_SIZE
+    torch_model = load_encoder(str(tiny_encoder), backend="torch", cache=False)
+    onnx_model = load_encoder(str(tiny_encoder), backend="onnx", cache=False)
+    expected = encode_texts(torch_model, texts, batch_size=64, max_seq_length=32)
+    assert np.allclose(encode_texts(onnx_model, texts, batch_size=64, max_seq_length=32), expected, atol=1e-4)
