@@ -7,8 +7,10 @@ Prints markdown tables:
    bundle's catalogue when given, else generated product-like texts) for every encoder backend (`torch`, i.e. plain
    `SentenceTransformer.encode` fp32, then `onnx` and `onnx-int8`): products per wall-clock second, per CPU second
    of this process (less sensitive to other work on a shared machine), the ratio to torch fp32, and the mean cosine
-   of each backend's vectors to the fp32 ones (`--encoding-only` stops after this table and the next);
+   of each backend's vectors to the fp32 ones (`--encoding-only` stops after this table and the next two);
 2. single-query encoding latency;
+   then the cross-encoder judge's throughput under every backend ((query, product) pairs/s on half as many
+   texts, the ratio to torch fp32 and the mean score gap to it);
 3. per catalogue size (the bundle's size, then --sizes) and index type: build seconds, FAISS search p50/p99 for
    one query (k=10); vectors are random unit vectors of the encoder's dimension (latency does not depend on
    the values, but ANN recall on random vectors is far below that on real embeddings, so none is reported);
@@ -120,6 +122,38 @@ def bench_encoding(bundle: Path | None, count: int, *, rounds: int = 2) -> tuple
         latencies.append(time.perf_counter() - started)
     return rows, {"queries": len(queries), "p50_ms": ms(percentile(latencies, 50)),
                   "p99_ms": ms(percentile(latencies, 99))}
+
+
+def bench_judging(bundle: Path | None, count: int, folder: Path, *, rounds: int = 2) -> list[dict]:
+    """(query, product) pairs/s of a one-label MiniLM cross-encoder (the cross-encoder judge's architecture) under
+    every backend, and its mean score gap to torch fp32. The head is freshly initialised and saved once, so speed
+    and agreement are a judge's while the scores themselves mean nothing."""
+    import numpy as np
+
+    from retrieval.encoders import resolve_encoder
+    from retrieval.onnx_encoder import BACKENDS
+    from synthesis.judging.judges import load_cross_encoder
+
+    load_cross_encoder(resolve_encoder(None), device="cpu", num_labels=1).save_pretrained(str(folder))
+    models = {backend: load_cross_encoder(str(folder), device="cpu", backend=backend) for backend in BACKENDS}
+    queries = ["what do I need to re-grout a shower", "gift for a 5 year old who loves dinosaurs", "usb c charger"]
+    pairs = [(queries[i % len(queries)], text) for i, text in enumerate(catalogue_texts(bundle, count))]
+    best: dict[str, float] = {}
+    gaps: dict[str, float] = {}
+    for _ in range(rounds):
+        for backend, model in models.items():
+            model.predict(pairs[:64], batch_size=64, show_progress_bar=False)  # warm-up
+            started = time.perf_counter()
+            scores = np.asarray(model.predict(pairs, batch_size=64, show_progress_bar=False))
+            best[backend] = min(best.get(backend, float("inf")), time.perf_counter() - started)
+            if backend == "torch":
+                reference = scores
+            else:
+                gaps[backend] = float(np.mean(np.abs(scores - reference)))
+    return [{"judge": "cross-encoder (MiniLM)", "backend": backend, "runs_as": getattr(model, "backend", "torch"),
+             "pairs": len(pairs), "pairs_per_s": round(len(pairs) / best[backend], 1),
+             "vs_torch_fp32": round(best["torch"] / best[backend], 2),
+             "mean_score_gap_to_fp32": round(gaps.get(backend, 0.0), 4)} for backend, model in models.items()]
 
 
 def random_unit_vectors(count: int, dim: int, seed: int):
@@ -296,6 +330,9 @@ def main() -> None:
         results["encoding"], results["query_encoding"] = encode_rows, query_latency
         print("## Encoding throughput (products/s)\n\n" + table(encode_rows) + "\n")
         print("## Query encoding latency (one query)\n\n" + table([query_latency]) + "\n", flush=True)
+        results["judging"] = bench_judging(args.bundle, args.encode // 2, workdir / "cross-encoder")
+        print("## Cross-encoder judging throughput ((query, product) pairs/s)\n\n" + table(results["judging"]) + "\n",
+              flush=True)
         if args.encoding_only:
             return
 

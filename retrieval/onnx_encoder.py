@@ -78,57 +78,71 @@ def check_mean_pooling(model: "SentenceTransformer") -> None:
 def export(model: "SentenceTransformer", folder: Path, *, int8: bool) -> Path:
     """The model's ONNX file (int8 or fp32), exported (and quantised) once; written atomically. Asked for int8 of a
     model whose int8 vectors are too far from fp32's (`int8_fidelity`), it returns the fp32 file."""
-    import torch
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fp32, quantised = folder / "model.onnx", folder / "model-int8.onnx"
+    fp32 = folder / "model.onnx"
     if not fp32.exists():
-        transformer = model[0].auto_model.eval()
-        sample = model.tokenizer(["an example product", "a second, longer example"], padding=True,
-                                 return_tensors="pt")
-        names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
-
-        class LastHiddenState(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *inputs):
-                return self.inner(**dict(zip(names, inputs))).last_hidden_state
-
-        partial = folder / f"model.{os.getpid()}.partial.onnx"
-        attention = transformer.config._attn_implementation
-        transformer.set_attn_implementation("eager")  # the graph the optimizer fuses (SDPA's is left unfused)
-        try:
-            torch.onnx.export(LastHiddenState(transformer), tuple(sample[name] for name in names), str(partial),
-                              input_names=names, output_names=["last_hidden_state"], opset_version=OPSET,
-                              dynamo=False, dynamic_axes={name: {0: "batch", 1: "tokens"}
-                                                          for name in [*names, "last_hidden_state"]})
-        finally:
-            transformer.set_attn_implementation(attention)
-        fused(partial, transformer.config)
-        os.replace(partial, fp32)
+        export_fp32(model[0].auto_model, model.tokenizer(["an example product", "a second, longer example"],
+                                                         padding=True, return_tensors="pt"),
+                    output="last_hidden_state", output_axes={0: "batch", 1: "tokens"}, path=fp32)
     if not int8:
         return fp32
+    return quantised_or_fp32(fp32, fidelity=lambda candidate: int8_fidelity(model, fp32=fp32, int8=candidate),
+                             minimum=INT8_MIN_COSINE, measure="mean_cosine_to_fp32")
+
+
+def export_fp32(transformer, sample, *, output: str, output_axes: dict, path: Path) -> None:
+    """Export `transformer` (a Hugging Face model; `output` names the attribute of its output to keep, `output_axes`
+    its dynamic axes) to `path` with eager attention, fuse the graph (`fused`) and write it atomically; `sample` is
+    a tokenizer batch."""
+    import torch
+
+    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
+
+    class Output(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return getattr(self.inner(**dict(zip(names, inputs))), output)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.onnx")
+    transformer = transformer.eval()
+    attention = transformer.config._attn_implementation
+    transformer.set_attn_implementation("eager")  # the graph the optimizer fuses (SDPA's is left unfused)
+    try:
+        torch.onnx.export(Output(transformer), tuple(sample[name] for name in names), str(partial),
+                          input_names=names, output_names=[output], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in names}, output: output_axes})
+    finally:
+        transformer.set_attn_implementation(attention)
+    fused(partial, transformer.config)
+    os.replace(partial, path)
+
+
+def quantised_or_fp32(fp32: Path, *, fidelity, minimum: float, measure: str) -> Path:
+    """The int8 file beside `fp32`, quantised once (int8 weights per output channel) and kept only if
+    `fidelity(int8_path)` reaches `minimum`; otherwise the refusal is kept beside it and `fp32` is returned."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    refusal = folder / "model-int8.refused.json"
+    folder = fp32.parent
+    quantised, refusal = folder / f"{fp32.stem}-int8.onnx", folder / f"{fp32.stem}-int8.refused.json"
     if not quantised.exists() and not refusal.exists():
-        partial = folder / f"model-int8.{os.getpid()}.partial.onnx"
+        partial = folder / f"{fp32.stem}-int8.{os.getpid()}.partial.onnx"
         quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
                          extra_options={"DefaultTensorType": TensorProto.FLOAT})  # for the fused ops' outputs
-        cosine = int8_fidelity(model, fp32=fp32, int8=partial)
-        if cosine < INT8_MIN_COSINE:
+        value = fidelity(partial)
+        if value < minimum:
             os.remove(partial)
-            note = folder / f"model-int8.{os.getpid()}.partial.json"
-            note.write_text(json.dumps({"mean_cosine_to_fp32": round(cosine, 4), "needed": INT8_MIN_COSINE}))
+            note = folder / f"{fp32.stem}-int8.{os.getpid()}.partial.json"
+            note.write_text(json.dumps({measure: round(value, 4), "needed": minimum}))
             os.replace(note, refusal)
         else:
             os.replace(partial, quantised)
     if refusal.exists():
-        logger.warning("int8 is refused for %s (%s: its int8 vectors are too far from fp32's); encoding with the "
-                       "fp32 ONNX graph instead.", folder.name, refusal.read_text())
+        logger.warning("int8 is refused for %s (%s: its int8 outputs are too far from fp32's); running the fp32 "
+                       "ONNX graph instead.", folder.name, refusal.read_text())
         return fp32
     return quantised
 
@@ -152,17 +166,24 @@ def fused(path: Path, config) -> None:
     optimized.save_model_to_file(str(path))
 
 
+def cpu_session(path: Path):
+    """An onnxruntime session of the ONNX file at `path` on the CPU, with torch's thread count, and its inputs."""
+    import onnxruntime
+    import torch
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session, [node.name for node in session.get_inputs()]
+
+
 class OnnxEncoder:
     """A sentence encoder run by onnxruntime on the CPU (see the module docstring)."""
 
     def __init__(self, model: "SentenceTransformer", path: Path, *, backend: str):
-        import onnxruntime
         import torch
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = [node.name for node in self.session.get_inputs()]
+        self.session, self.inputs = cpu_session(path)
         self.tokenizer = model.tokenizer
         self.max_seq_length = model.max_seq_length
         self.dimension = model.get_embedding_dimension()

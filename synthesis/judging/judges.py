@@ -162,11 +162,22 @@ class LLMJudge:
         return scores
 
 
-def load_cross_encoder(path: str, *, device: str = "auto", num_labels: int | None = None):
-    """A sentence-transformers CrossEncoder from a folder; a plain encoder folder gets a fresh 1-logit head."""
+def load_cross_encoder(path: str, *, device: str = "auto", num_labels: int | None = None, backend: str = "torch"):
+    """A sentence-transformers CrossEncoder from a folder; a plain encoder folder gets a fresh 1-logit head.
+    `backend` `onnx` / `onnx-int8` (a trained judge scoring on the CPU) runs it through onnxruntime
+    (`retrieval.onnx_cross_encoder`); training asks for `torch`."""
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    return CrossEncoder(path, device=resolve_device(device), num_labels=num_labels)
+    model = CrossEncoder(path, device=resolve_device(device), num_labels=num_labels)
+    if backend == "torch" or model.device.type != "cpu":
+        return model
+    from retrieval.onnx_cross_encoder import onnx_cross_encoder
+    from retrieval.onnx_encoder import OnnxUnsupported
+
+    try:
+        return onnx_cross_encoder(model, str(Path(path).resolve()), backend=backend)
+    except OnnxUnsupported as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def load_judge(*, backend: str = "cross-encoder", judge_version=None, path: str = "", device: str = "auto",
@@ -188,7 +199,9 @@ def load_judge(*, backend: str = "cross-encoder", judge_version=None, path: str 
             raise ValueError("A cross-encoder judge needs a trained judge version (train one first).")
         if not Path(path).exists():
             raise FileNotFoundError(f"Judge artifact {path} is missing.")
-        return CrossEncoderJudge(model=load_cross_encoder(path, device=device),
+        from django.conf import settings
+
+        return CrossEncoderJudge(model=load_cross_encoder(path, device=device, backend=settings.ENCODER_BACKEND),
                                  name=judge_version.name if judge_version is not None else path)
     if backend == "llm":
         from core.llm import chat_client_from_settings
